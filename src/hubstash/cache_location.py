@@ -1,0 +1,67 @@
+"""Which folder is the Hugging Face Hub cache, decided as huggingface_hub decides it.
+
+huggingface_hub reads its environment once, at import; hubstash resolves the folder at
+call time from the environment it is given, with the same precedence.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class CacheLocation:
+    """The cache folder and the reason it was chosen (shown to users)."""
+
+    path: Path
+    reason: str
+
+
+def resolve_cache_dir(
+    explicit: str | os.PathLike[str] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> CacheLocation:
+    """Find the Hub cache folder.
+
+    Precedence: the explicit folder, ``HF_HUB_CACHE``, ``HUGGINGFACE_HUB_CACHE``,
+    ``HF_HOME/hub``, ``XDG_CACHE_HOME/huggingface/hub``, ``~/.cache/huggingface/hub``.
+    An explicit folder that holds a ``hub/`` folder is an ``HF_HOME``: its ``hub/`` is
+    the cache, so files beside it (tokens) are never taken for cache content.
+    """
+    env = os.environ if environ is None else environ
+    if explicit is not None:
+        return _explicit(Path(explicit).expanduser())
+    if env.get("HF_HUB_CACHE"):
+        return CacheLocation(_expand(env["HF_HUB_CACHE"], env), "HF_HUB_CACHE")
+    if env.get("HUGGINGFACE_HUB_CACHE"):
+        # The client does not expand this legacy variable; neither do we.
+        return CacheLocation(
+            Path(env["HUGGINGFACE_HUB_CACHE"]), "HUGGINGFACE_HUB_CACHE"
+        )
+    if env.get("HF_HOME"):
+        return CacheLocation(_expand(env["HF_HOME"], env) / "hub", "HF_HOME/hub")
+    if env.get("XDG_CACHE_HOME"):
+        path = Path(env["XDG_CACHE_HOME"]) / "huggingface" / "hub"
+        return CacheLocation(path, "XDG_CACHE_HOME/huggingface/hub")
+    home = Path(env.get("HOME") or Path.home())
+    return CacheLocation(home / ".cache" / "huggingface" / "hub", "default")
+
+
+def _explicit(path: Path) -> CacheLocation:
+    if (path / "hub").is_dir():
+        logger.warning("%s holds hub/: using %s as the cache", path, path / "hub")
+        return CacheLocation(path / "hub", "--cache-dir (an HF_HOME: its hub/)")
+    return CacheLocation(path, "--cache-dir")
+
+
+def _expand(value: str, env: Mapping[str, str]) -> Path:
+    expanded = os.path.expanduser(value)
+    if env is os.environ:
+        expanded = os.path.expandvars(expanded)
+    return Path(expanded)

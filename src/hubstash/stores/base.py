@@ -1,0 +1,79 @@
+"""What every store backend offers: small objects, streamed blobs, listings.
+
+Backends only move bytes. They do not hash, validate or decide what to write: the
+store format lives in ``hubstash.layout`` and the rules in push and pull.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from hubstash.errors import NotFound
+
+ProgressFn = Callable[[int], None]
+
+
+def ignore_progress(_: int) -> None:
+    """The default progress callback: does nothing."""
+
+
+@dataclass(frozen=True)
+class StoreObject:
+    """One object in a listing."""
+
+    key: str
+    size: int
+
+
+class Store(abc.ABC):
+    """A place that holds objects under string keys.
+
+    Guarantees every backend gives: a written object is either absent or complete
+    (never seen half-written); listings are complete when they return; errors are
+    ``HubstashError`` subclasses naming the cause.
+    """
+
+    url: str
+    #: Whether ``read_range`` is worth using for large objects.
+    ranged_reads: bool = False
+
+    @abc.abstractmethod
+    def read(self, key: str) -> bytes:
+        """A whole small object. Raises ``NotFound`` when it is missing."""
+
+    def read_optional(self, key: str) -> bytes | None:
+        """A whole small object, or None when it is missing."""
+        try:
+            return self.read(key)
+        except NotFound:
+            return None
+
+    @abc.abstractmethod
+    def read_stream(self, key: str) -> Iterator[bytes]:
+        """The object's bytes in chunks, memory bounded by one chunk."""
+
+    def read_range(self, key: str, start: int, length: int) -> bytes:
+        """``length`` bytes from ``start``; only used when ``ranged_reads``."""
+        raise NotImplementedError
+
+    @abc.abstractmethod
+    def write(self, key: str, data: bytes) -> None:
+        """Write a small object, replacing any previous one atomically."""
+
+    @abc.abstractmethod
+    def upload(self, key: str, path: Path, size: int, progress: ProgressFn) -> None:
+        """Upload a file of a known size, in parts when it is large."""
+
+    @abc.abstractmethod
+    def listing(self, prefix: str) -> Iterator[StoreObject]:
+        """Every object whose key starts with ``prefix``."""
+
+    def describe(self) -> str:
+        """Where requests go, for ``--debug``; never credentials."""
+        return self.url
+
+    def close(self) -> None:  # noqa: B027 - most backends hold nothing to release
+        """Release connections and threads."""

@@ -1,0 +1,261 @@
+"""A store in S3 or any S3-compatible service (MinIO, R2, B2, Ceph, GCS interop)."""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from hubstash.errors import UsageError
+from hubstash.stores import s3errors
+from hubstash.stores.base import ProgressFn, Store, StoreObject
+from hubstash.stores.s3options import S3Options
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+MiB = 1024 * 1024
+MAX_PARTS = 10_000
+
+
+class S3Store(Store):
+    """Objects under ``s3://bucket/prefix/``.
+
+    Uploads over one part go up in parallel parts; memory is bounded by
+    ``jobs * part_size`` whatever the file size. Retries of throttled and failed
+    requests are botocore's standard mode with bounded backoff.
+    """
+
+    ranged_reads = True
+
+    def __init__(self, bucket: str, prefix: str, options: S3Options) -> None:
+        self.bucket = bucket
+        self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
+        self.options = options
+        self.url = f"s3://{bucket}/{self.prefix}"
+        self.client = _make_client(options)
+        self._parts = ThreadPoolExecutor(
+            options.jobs, thread_name_prefix="hubstash-part"
+        )
+        logger.debug("store %s", self.describe())
+
+    def describe(self) -> str:
+        meta = self.client.meta
+        return (
+            f"{self.url} endpoint={meta.endpoint_url} region={meta.region_name}"
+            f" addressing={self.options.effective_addressing}"
+            f" signed={not self.options.no_sign_request}"
+        )
+
+    def read(self, key: str) -> bytes:
+        response = self._call(
+            "s3:GetObject", key, self.client.get_object, Key=self._k(key)
+        )
+        return self._guard("s3:GetObject", key, response["Body"].read)
+
+    def read_stream(self, key: str) -> Iterator[bytes]:
+        response = self._call(
+            "s3:GetObject", key, self.client.get_object, Key=self._k(key)
+        )
+        body = response["Body"]
+        chunks = body.iter_chunks(MiB)
+        while True:
+            chunk = self._guard("s3:GetObject", key, lambda: next(chunks, b""))
+            if not chunk:
+                return
+            yield chunk
+
+    def read_range(self, key: str, start: int, length: int) -> bytes:
+        span = f"bytes={start}-{start + length - 1}"
+        response = self._call(
+            "s3:GetObject", key, self.client.get_object, Key=self._k(key), Range=span
+        )
+        return self._guard("s3:GetObject", key, response["Body"].read)
+
+    def write(self, key: str, data: bytes) -> None:
+        self._call(
+            "s3:PutObject",
+            key,
+            self.client.put_object,
+            Key=self._k(key),
+            Body=data,
+            **self._encryption(),
+        )
+
+    def upload(self, key: str, path: Path, size: int, progress: ProgressFn) -> None:
+        part_size = self.part_size_for(size)
+        if size <= part_size:
+            with open(path, "rb") as f:
+                self._call(
+                    "s3:PutObject",
+                    key,
+                    self.client.put_object,
+                    Key=self._k(key),
+                    Body=f,
+                    ContentLength=size,
+                    **self._encryption(),
+                )
+            progress(size)
+            return
+        self._multipart(key, path, size, part_size, progress)
+
+    def listing(self, prefix: str) -> Iterator[StoreObject]:
+        paginator = self.client.get_paginator("list_objects_v2")
+        pages = paginator.paginate(Bucket=self.bucket, Prefix=self._k(prefix))
+        iterator = iter(pages)
+        while True:
+            page = self._guard("s3:ListBucket", prefix, lambda: next(iterator, None))
+            if page is None:
+                return
+            for item in page.get("Contents", []):
+                yield StoreObject(item["Key"][len(self.prefix) :], item["Size"])
+
+    def part_size_for(self, size: int) -> int:
+        """The configured part size, raised when S3's 10,000-part limit needs it."""
+        return max(self.options.part_size, math.ceil(size / MAX_PARTS))
+
+    def close(self) -> None:
+        self._parts.shutdown(wait=True)
+        self.client.close()
+
+    def _multipart(
+        self, key: str, path: Path, size: int, part_size: int, progress: ProgressFn
+    ) -> None:
+        created = self._call(
+            "s3:PutObject",
+            key,
+            self.client.create_multipart_upload,
+            Key=self._k(key),
+            **self._encryption(),
+        )
+        upload_id = created["UploadId"]
+        try:
+            parts = self._upload_parts(key, path, size, part_size, upload_id, progress)
+            self._call(
+                "s3:PutObject",
+                key,
+                self.client.complete_multipart_upload,
+                Key=self._k(key),
+                UploadId=upload_id,
+                MultipartUpload={"Parts": parts},
+            )
+        except BaseException:
+            self._abort(key, upload_id)
+            raise
+
+    def _upload_parts(
+        self,
+        key: str,
+        path: Path,
+        size: int,
+        part_size: int,
+        upload_id: str,
+        progress: ProgressFn,
+    ) -> list[dict[str, Any]]:
+        fd = os.open(path, os.O_RDONLY)
+        try:
+
+            def send(number: int) -> dict[str, Any]:
+                offset = (number - 1) * part_size
+                data = os.pread(fd, min(part_size, size - offset), offset)
+                response = self._call(
+                    "s3:PutObject",
+                    key,
+                    self.client.upload_part,
+                    Key=self._k(key),
+                    UploadId=upload_id,
+                    PartNumber=number,
+                    Body=data,
+                )
+                progress(len(data))
+                return {"PartNumber": number, "ETag": response["ETag"]}
+
+            numbers = range(1, math.ceil(size / part_size) + 1)
+            return list(self._parts.map(send, numbers))
+        finally:
+            os.close(fd)
+
+    def _abort(self, key: str, upload_id: str) -> None:
+        try:
+            self.client.abort_multipart_upload(
+                Bucket=self.bucket, Key=self._k(key), UploadId=upload_id
+            )
+        except Exception:  # the original failure matters more than this one
+            logger.warning("could not abort the multipart upload of %s", key)
+
+    def _encryption(self) -> dict[str, str]:
+        extra: dict[str, str] = {}
+        if self.options.sse:
+            extra["ServerSideEncryption"] = self.options.sse
+        if self.options.sse_kms_key_id:
+            extra["SSEKMSKeyId"] = self.options.sse_kms_key_id
+        return extra
+
+    def _k(self, key: str) -> str:
+        return self.prefix + key
+
+    def _call(
+        self, action: str, key: str, method: Callable[..., T], **kwargs: Any
+    ) -> T:
+        return self._guard(action, key, lambda: method(Bucket=self.bucket, **kwargs))
+
+    def _guard(self, action: str, key: str, thunk: Callable[[], T]) -> T:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            return thunk()
+        except (BotoCoreError, ClientError) as exc:
+            raise s3errors.translate(
+                exc, action=action, bucket=self.bucket, key=self._k(key)
+            ) from exc
+
+
+def parse_s3_url(url: str) -> tuple[str, str]:
+    """Bucket and prefix of ``s3://bucket[/prefix]``."""
+    rest = url[len("s3://") :]
+    bucket, _, prefix = rest.partition("/")
+    if not bucket:
+        raise UsageError(f"{url!r} names no bucket", hint="use s3://bucket/prefix")
+    return bucket, prefix
+
+
+def _make_client(options: S3Options) -> S3Client:
+    import boto3
+    from botocore import UNSIGNED
+    from botocore.config import Config
+    from botocore.exceptions import BotoCoreError
+
+    custom = options.endpoint_url is not None
+    config = Config(
+        signature_version=UNSIGNED if options.no_sign_request else None,
+        s3={"addressing_style": options.effective_addressing},  # type: ignore[arg-type]
+        retries={"mode": "standard", "max_attempts": 5},
+        max_pool_connections=max(10, options.jobs * 2 + 2),
+        connect_timeout=10,
+        read_timeout=60,
+        # Several S3-compatible services reject the CRC32 checksums that newer
+        # botocore sends by default; send them only when an operation needs them.
+        request_checksum_calculation="when_required" if custom else "when_supported",
+        response_checksum_validation="when_required" if custom else "when_supported",
+    )
+    try:
+        session = boto3.session.Session(profile_name=options.profile)
+        region = (
+            options.region or session.region_name or ("us-east-1" if custom else None)
+        )
+        return session.client(
+            "s3",
+            endpoint_url=options.endpoint_url,
+            region_name=region,
+            verify=options.ca_bundle,
+            config=config,
+        )
+    except BotoCoreError as exc:
+        raise s3errors.translate(exc, action="connect", bucket="?") from exc

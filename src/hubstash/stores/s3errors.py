@@ -1,0 +1,109 @@
+"""Turning botocore's exceptions into hubstash errors that say what to do.
+
+This is the one place that knows botocore's error shapes. Each message names the
+bucket, what was being done, and for denials the IAM action that is missing.
+"""
+
+from __future__ import annotations
+
+from botocore import exceptions as bx
+
+from hubstash.errors import (
+    AccessDenied,
+    HubstashError,
+    NotFound,
+    StoreUnreachable,
+    UsageError,
+)
+
+_CREDENTIALS_HINT = (
+    "set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or pass"
+    " --no-sign-request for a public bucket"
+)
+_BAD_CREDENTIALS = {
+    "InvalidAccessKeyId": "the access key id is not known to this endpoint",
+    "SignatureDoesNotMatch": "the secret key does not match the access key id",
+    "ExpiredToken": "the session token has expired",
+    "InvalidToken": "the session token is not valid",
+    "TokenRefreshRequired": "the session token has expired",
+}
+_WRONG_REGION = {"PermanentRedirect", "AuthorizationHeaderMalformed", "301"}
+
+
+def translate(
+    exc: Exception, *, action: str, bucket: str, key: str = ""
+) -> HubstashError:
+    """A hubstash error for a botocore failure of ``action`` (e.g. ``s3:GetObject``)."""
+    where = f"s3://{bucket}/{key}" if key else f"s3://{bucket}"
+    if isinstance(exc, bx.ClientError):
+        return _client_error(exc, action, bucket, where)
+    if isinstance(exc, bx.NoCredentialsError | bx.PartialCredentialsError):
+        return AccessDenied("no AWS credentials found", hint=_CREDENTIALS_HINT)
+    if isinstance(exc, bx.CredentialRetrievalError):
+        return AccessDenied(f"AWS credentials could not be loaded: {exc}")
+    if isinstance(exc, bx.ProfileNotFound):
+        return UsageError(str(exc), hint="check --profile and ~/.aws/config")
+    if isinstance(exc, bx.SSLError):
+        return StoreUnreachable(
+            f"TLS verification failed for {where}: {exc}",
+            hint="pass --ca-bundle with your endpoint's certificate authority",
+        )
+    if isinstance(exc, bx.EndpointConnectionError | bx.ConnectTimeoutError):
+        return StoreUnreachable(
+            f"cannot connect to the endpoint for {where}",
+            hint="check --endpoint-url, the network, or the region",
+        )
+    if isinstance(exc, bx.BotoCoreError):
+        return StoreUnreachable(f"{action} on {where} failed: {exc}")
+    return HubstashError(f"{action} on {where} failed: {exc}")
+
+
+def _client_error(
+    exc: bx.ClientError, action: str, bucket: str, where: str
+) -> HubstashError:
+    error = exc.response.get("Error", {})
+    code = str(error.get("Code", ""))
+    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+    if code in ("NoSuchBucket",):
+        return StoreUnreachable(
+            f"bucket {bucket!r} does not exist at this endpoint",
+            hint="check the store URL, --endpoint-url and --region",
+        )
+    if code in ("NoSuchKey", "404", "NotFound"):
+        return NotFound(f"{where} does not exist")
+    if code in _BAD_CREDENTIALS:
+        return AccessDenied(
+            f"{_BAD_CREDENTIALS[code]} ({where})", hint=_CREDENTIALS_HINT
+        )
+    if code in _WRONG_REGION or status == 301:
+        region = error.get("Region") or exc.response.get("ResponseMetadata", {}).get(
+            "HTTPHeaders", {}
+        ).get("x-amz-bucket-region")
+        hint = f"pass --region {region}" if region else "pass the bucket's --region"
+        return StoreUnreachable(f"bucket {bucket!r} is in another region", hint=hint)
+    if (
+        code in ("AccessDenied", "403", "Forbidden", "AllAccessDisabled")
+        or status == 403
+    ):
+        return _denied(action, where)
+    if status >= 500:
+        return StoreUnreachable(
+            f"{action} on {where}: the server answered {status} {code}"
+        )
+    message = error.get("Message") or code
+    return HubstashError(f"{action} on {where} failed: {message}")
+
+
+def _denied(action: str, where: str) -> AccessDenied:
+    if action == "s3:HeadObject":
+        # Without ListBucket, S3 answers 403 instead of 404 for a missing key.
+        return AccessDenied(
+            f"access denied reading {where}",
+            hint="grant s3:GetObject on the prefix and s3:ListBucket on the bucket",
+        )
+    return AccessDenied(
+        f"access denied: {action} on {where}",
+        hint=f"grant {action} on the store prefix to these credentials"
+        if action != "s3:ListBucket"
+        else "grant s3:ListBucket on the bucket, limited to the store prefix",
+    )
