@@ -18,12 +18,14 @@ class Severity(enum.IntEnum):
     """How bad a finding is; the order is the order of precedence for exit codes."""
 
     NOTICE = 0
-    INCOMPLETE = 1
-    INTEGRITY = 2
+    FAILURE = 1
+    INCOMPLETE = 2
+    INTEGRITY = 3
 
 
 _EXIT = {
     Severity.NOTICE: ExitCode.OK,
+    Severity.FAILURE: ExitCode.FAILURE,
     Severity.INCOMPLETE: ExitCode.INCOMPLETE,
     Severity.INTEGRITY: ExitCode.INTEGRITY,
 }

@@ -1,4 +1,4 @@
-"""A read-only Hugging Face Hub on 127.0.0.1 that the real `huggingface_hub` client uses.
+"""A read-only Hugging Face Hub on 127.0.0.1 for the real `huggingface_hub` client.
 
 It answers exactly the calls a download makes (reference §8.11): `HEAD`/`GET` on
 `/resolve/`, the repo-info and tree APIs, and Hub error codes. Blob names in the client
@@ -39,6 +39,10 @@ _API_TYPES = {f"{repo_type}s": repo_type for repo_type in REPO_TYPES}
 _COMMIT_RE = re.compile(r"[0-9a-f]{40}")
 _SEND_CHUNK = 1024 * 1024
 _IDLE_TIMEOUT_S = 60
+_COMMIT_ROLES = ("author", "committer")
+
+# (sort key, raw entry) of one line of a git tree object.
+_TreeEntry = tuple[bytes, bytes]
 
 
 @dataclass(frozen=True)
@@ -98,13 +102,19 @@ class _HubError(Exception):
     """An error answer: status, Hub error code and, for missing entries, the commit."""
 
     def __init__(
-        self, status: int, code: str | None, message: str, commit: str | None = None
+        self,
+        status: int,
+        code: str | None,
+        message: str,
+        commit: str | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
         self.commit = commit
+        self.headers = dict(headers or {})
 
 
 @dataclass(frozen=True)
@@ -167,8 +177,8 @@ def _make_commit(
     lines = [f"tree {tree_oids['']}"]
     if parent is not None:
         lines.append(f"parent {parent.sha}")
-    lines += ["author fake-hub <hub@localhost> 0 +0000"] * 1
-    lines += ["committer fake-hub <hub@localhost> 0 +0000", "", f"{repo_type}/{repo_id}"]
+    lines += [f"{role} fake-hub <hub@localhost> 0 +0000" for role in _COMMIT_ROLES]
+    lines += ["", f"{repo_type}/{repo_id}"]
     sha = git_object_sha1("commit", ("\n".join(lines) + "\n").encode())
     return _Commit(sha, served, tree_oids)
 
@@ -187,25 +197,420 @@ def _parent_and_name(path: str) -> tuple[str, str]:
     return parent, name
 
 
+def _depth(folder: str) -> int:
+    return folder.count("/") + 1 if folder else 0
+
+
+def _tree_entry(mode: bytes, name: str, oid: str, sort_suffix: bytes) -> _TreeEntry:
+    encoded = name.encode()
+    # git orders a folder as if its name ended with "/".
+    return encoded + sort_suffix, b"%s %s\0" % (mode, encoded) + bytes.fromhex(oid)
+
+
 def _git_tree_oids(files: Mapping[str, _ServedFile]) -> dict[str, str]:
-    """Return the git tree id of every folder, computed bottom-up as git does."""
+    """Return the git tree id of every folder, as git computes it."""
     folders = _folders_of(files)
-    entries: dict[str, list[tuple[bytes, bytes]]] = {folder: [] for folder in folders}
+    entries: dict[str, list[_TreeEntry]] = {folder: [] for folder in folders}
     for path, served in files.items():
         parent, name = _parent_and_name(path)
-        entries[parent].append((name.encode(), b"100644 %s\0" % name.encode()))
-        entries[parent][-1] = (entries[parent][-1][0], entries[parent][-1][1])
-        entries[parent][-1] = (
-            entries[parent][-1][0],
-            entries[parent][-1][1] + bytes.fromhex(served.git_oid),
-        )
+        entries[parent].append(_tree_entry(b"100644", name, served.git_oid, b""))
+
+    # Deepest folders first, so a folder's id is known before its parent is hashed.
     oids: dict[str, str] = {}
-    for folder in sorted(folders, key=lambda f: f.count("/") + bool(f), reverse=True):
-        # git orders a folder as if its name ended with "/".
-        ordered = sorted(entries[folder], key=lambda entry: entry[0])
-        oids[folder] = git_object_sha1("tree", b"".join(raw for _, raw in ordered))
+    for folder in sorted(folders, key=_depth, reverse=True):
+        raw = b"".join(entry for _, entry in sorted(entries[folder]))
+        oids[folder] = git_object_sha1("tree", raw)
         if folder:
             parent, name = _parent_and_name(folder)
-            raw = b"40000 %s\0" % name.encode() + bytes.fromhex(oids[folder])
-            entries[parent].append((name.encode() + b"/", raw))
+            entries[parent].append(_tree_entry(b"40000", name, oids[folder], b"/"))
     return oids
+
+
+def _json_response(
+    value: object, headers: Mapping[str, str] | None = None
+) -> _Response:
+    body = json.dumps(value).encode()
+    return _Response(200, {"Content-Type": "application/json", **(headers or {})}, body)
+
+
+def _error_response(error: _HubError) -> _Response:
+    headers = {"Content-Type": "application/json", **error.headers}
+    if error.code is not None:
+        headers["X-Error-Code"] = error.code
+    if error.commit is not None:
+        # With the commit, the client records the miss in `.no_exist/<commit>/`.
+        headers["X-Repo-Commit"] = error.commit
+    body = json.dumps({"error": error.message}).encode()
+    return _Response(error.status, headers, body)
+
+
+def _not_found(what: str) -> _HubError:
+    return _HubError(404, None, f"Not found: {what}")
+
+
+def _split_repo_id(
+    catalog: _Catalog, repo_type: str, segments: list[str], keywords: Sequence[str]
+) -> tuple[str, list[str]]:
+    """Split `[ns, name, keyword, ...]` or `[name, keyword, ...]` into repo id and rest.
+
+    Repo ids have one or two segments and arrive unencoded, so the keyword that
+    follows them (`resolve`, `revision`, `tree`) tells where they end.
+    """
+    lengths = [n for n in (2, 1) if len(segments) > n and segments[n] in keywords]
+    for length in lengths:
+        repo_id = "/".join(segments[:length])
+        if catalog.has_repo(repo_type, repo_id):
+            return repo_id, segments[length:]
+    if not lengths:
+        raise _not_found("/".join(segments))
+    raise _HubError(404, "RepoNotFound", "Repository not found")
+
+
+def _answer(catalog: _Catalog, target: str, range_header: str | None) -> _Response:
+    """Answer a GET or HEAD for a raw request target."""
+    raw_path, _, query = target.partition("?")
+    segments = raw_path.lstrip("/").split("/")
+    try:
+        if segments[0] == "api":
+            return _answer_api(catalog, segments[1:], parse_qs(query))
+        return _answer_resolve(catalog, segments, range_header)
+    except _HubError as error:
+        return _error_response(error)
+
+
+def _answer_api(
+    catalog: _Catalog, segments: list[str], query: Mapping[str, list[str]]
+) -> _Response:
+    repo_type = _API_TYPES.get(segments[0])
+    if repo_type is None or len(segments) < 2:
+        raise _not_found("/".join(segments))
+    repo_id, rest = _split_repo_id(
+        catalog, repo_type, segments[1:], ("revision", "tree")
+    )
+    if len(rest) < 2:
+        raise _not_found("/".join(segments))
+    commit = catalog.resolve(repo_type, repo_id, unquote(rest[1]))
+    if rest[0] == "revision" and len(rest) == 2:
+        return _repo_info(repo_id, commit)
+    if rest[0] == "tree":
+        # The client sends the folder as one "%2F"-encoded segment; accept "/" too.
+        folder = unquote("/".join(rest[2:])).strip("/")
+        recursive = query.get("recursive", ["false"])[0].lower() == "true"
+        return _json_response(_tree_listing(commit, folder, recursive))
+    raise _not_found("/".join(segments))
+
+
+def _repo_info(repo_id: str, commit: _Commit) -> _Response:
+    siblings = [{"rfilename": path} for path in sorted(commit.files)]
+    info = {"id": repo_id, "sha": commit.sha, "private": False, "siblings": siblings}
+    return _json_response(info)
+
+
+def _tree_listing(
+    commit: _Commit, folder: str, recursive: bool
+) -> list[dict[str, object]]:
+    if folder and folder not in commit.tree_oids:
+        raise _HubError(404, "EntryNotFound", f"{folder} does not exist", commit.sha)
+    prefix = f"{folder}/" if folder else ""
+
+    def listed(path: str) -> bool:
+        inside = path.startswith(prefix) and path != prefix
+        return inside and (recursive or "/" not in path[len(prefix) :])
+
+    folders = [
+        {"type": "directory", "path": path, "oid": oid, "size": 0}
+        for path, oid in sorted(commit.tree_oids.items())
+        if path and listed(path)
+    ]
+    files = [_tree_file(served) for path, served in sorted(commit.files.items())]
+    return folders + [entry for entry in files if listed(str(entry["path"]))]
+
+
+def _tree_file(served: _ServedFile) -> dict[str, object]:
+    # No "xetHash": it would make the client try Xet, which this hub does not serve.
+    entry: dict[str, object] = {
+        "type": "file",
+        "path": served.source.path,
+        "size": len(served.source.content),
+        "oid": served.git_oid,
+    }
+    if served.sha256 is not None:
+        entry["lfs"] = {
+            "oid": served.sha256,
+            "size": len(served.source.content),
+            "pointerSize": served.pointer_size,
+        }
+    return entry
+
+
+def _answer_resolve(
+    catalog: _Catalog, segments: list[str], range_header: str | None
+) -> _Response:
+    repo_type = _RESOLVE_PREFIXES.get(segments[0], "model")
+    if repo_type != "model":
+        segments = segments[1:]
+    repo_id, rest = _split_repo_id(catalog, repo_type, segments, ("resolve",))
+    if len(rest) < 3:
+        raise _not_found("/".join(segments))
+    commit = catalog.resolve(repo_type, repo_id, unquote(rest[1]))
+    path = unquote("/".join(rest[2:]))
+    served = commit.files.get(path)
+    if served is None:
+        raise _HubError(404, "EntryNotFound", f"{path} does not exist", commit.sha)
+    return _file_response(commit.sha, served, range_header)
+
+
+def _file_response(
+    commit: str, served: _ServedFile, range_header: str | None
+) -> _Response:
+    content = served.source.content
+    headers = {
+        "X-Repo-Commit": commit,
+        "ETag": f'"{served.git_oid}"',
+        "Accept-Ranges": "bytes",
+        "Content-Type": "application/octet-stream",
+    }
+    if served.sha256 is not None:
+        # The client names LFS blobs after X-Linked-Etag, which wins over ETag.
+        headers["X-Linked-Etag"] = f'"{served.sha256}"'
+        headers["X-Linked-Size"] = str(len(content))
+    span = _byte_range(range_header, len(content))
+    if span is None:
+        return _Response(200, headers, memoryview(content))
+    start, end = span
+    headers["Content-Range"] = f"bytes {start}-{end - 1}/{len(content)}"
+    return _Response(206, headers, memoryview(content)[start:end])
+
+
+def _byte_range(header: str | None, size: int) -> tuple[int, int] | None:
+    """Return the [start, end) span of a single-range `Range` header, else None.
+
+    Several ranges or an unparsable header are ignored (a full 200 is allowed).
+    """
+    match = re.fullmatch(r"bytes=(\d*)-(\d*)", (header or "").strip())
+    if match is None or match.group(1) == match.group(2) == "":
+        return None
+    first, last = match.groups()
+    if first == "":
+        start, end = max(size - int(last), 0), size
+    else:
+        start, end = int(first), min(int(last) + 1, size) if last else size
+    if start >= end:
+        message = f"Range {header} not satisfiable for {size} bytes"
+        raise _HubError(
+            416, None, message, headers={"Content-Range": f"bytes */{size}"}
+        )
+    return start, end
+
+
+class _HubServer(ThreadingHTTPServer):
+    """The HTTP server, holding the catalog and the log of requests seen."""
+
+    daemon_threads = True
+
+    def __init__(self, catalog: _Catalog) -> None:
+        super().__init__(("127.0.0.1", 0), _HubRequestHandler)
+        self.catalog = catalog
+        self.seen_lock = threading.Lock()
+        self.seen: list[SeenRequest] = []
+
+    def record(self, method: str, target: str) -> None:
+        with self.seen_lock:
+            self.seen.append(SeenRequest(method, target))
+
+
+class _HubRequestHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    timeout = _IDLE_TIMEOUT_S  # ends keep-alive connections a client left open
+
+    def do_GET(self) -> None:
+        self._reply(send_body=True)
+
+    def do_HEAD(self) -> None:
+        self._reply(send_body=False)
+
+    def do_POST(self) -> None:
+        self._refuse()
+
+    def do_PUT(self) -> None:
+        self._refuse()
+
+    def do_DELETE(self) -> None:
+        self._refuse()
+
+    def log_message(self, format: str, *args: object) -> None:
+        """Log nothing: clients send their token in `authorization` to any endpoint."""
+
+    @property
+    def _hub(self) -> _HubServer:
+        return cast(_HubServer, self.server)
+
+    def _reply(self, *, send_body: bool) -> None:
+        self._hub.record(self.command, self.path)
+        response = _answer(self._hub.catalog, self.path, self.headers.get("Range"))
+        self._send(response, send_body=send_body)
+
+    def _refuse(self) -> None:
+        self._hub.record(self.command, self.path)
+        # The request body is not read, so the connection cannot be reused.
+        self.close_connection = True
+        error = _HubError(405, None, f"{self.command} is not served by a read-only hub")
+        self._send(_error_response(error), send_body=True)
+
+    def _send(self, response: _Response, *, send_body: bool) -> None:
+        self.send_response(response.status)
+        for name, value in response.headers.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(response.body)))
+        if self.close_connection:
+            self.send_header("Connection", "close")
+        self.end_headers()
+        if send_body:
+            self._stream(memoryview(response.body))
+
+    def _stream(self, body: memoryview) -> None:
+        try:
+            for start in range(0, len(body), _SEND_CHUNK):
+                self.wfile.write(body[start : start + _SEND_CHUNK])
+        except (BrokenPipeError, ConnectionResetError):
+            # The client gave up (or resumes later with Range); nothing to clean up.
+            self.close_connection = True
+
+
+class FakeHub:
+    """A read-only Hub on 127.0.0.1 with a free port, for `HF_ENDPOINT`.
+
+    Use it as a context manager, or call `start()` and `stop()`. Commits can be added
+    before or while it serves. Only requests, never headers, are recorded.
+    """
+
+    def __init__(self) -> None:
+        self._catalog = _Catalog()
+        self._server: _HubServer | None = None
+        self._thread: threading.Thread | None = None
+
+    def __enter__(self) -> FakeHub:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        """Bind 127.0.0.1 on a free port and serve from a background thread."""
+        if self._server is not None:
+            raise RuntimeError("FakeHub is already started")
+        self._server = _HubServer(self._catalog)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="fake-hub", daemon=True
+        )
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop serving and close the listening socket; safe to call twice."""
+        if self._server is None or self._thread is None:
+            return
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join()
+        self._server, self._thread = None, None
+
+    @property
+    def endpoint(self) -> str:
+        """Base URL for `HF_ENDPOINT`, e.g. `http://127.0.0.1:41234`."""
+        if self._server is None:
+            raise RuntimeError("FakeHub is not started")
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    @property
+    def requests(self) -> list[SeenRequest]:
+        """A copy of the (method, raw path) pairs received so far, in order."""
+        if self._server is None:
+            return []
+        with self._server.seen_lock:
+            return list(self._server.seen)
+
+    def add_commit(
+        self,
+        repo_type: str,
+        repo_id: str,
+        files: Sequence[HubFile],
+        refs: Sequence[str] = ("main",),
+        parent_files_from: str | None = None,
+    ) -> str:
+        """Create a commit and point each of `refs` at it.
+
+        Args:
+            repo_type: "model", "dataset", "space" or "kernel".
+            repo_id: "namespace/name", or "name" for namespace-less repos.
+            files: the files of the commit; with `parent_files_from` they are added to
+                (or replace) the files of that revision.
+            refs: branches, tags or `refs/pr/N` names to point at the commit.
+            parent_files_from: a revision of the same repo to start from.
+
+        Returns:
+            The commit sha: 40 hex digits, the same for the same content.
+
+        Raises:
+            ValueError: unknown repo type or a file listed twice.
+        """
+        if repo_type not in REPO_TYPES:
+            raise ValueError(
+                f"repo_type must be one of {REPO_TYPES}, not {repo_type!r}"
+            )
+        if len({f.path for f in files}) != len(files):
+            raise ValueError("a path appears twice in the commit")
+        try:
+            return self._catalog.add_commit(
+                repo_type, repo_id, files, refs, parent_files_from
+            )
+        except _HubError as error:
+            raise ValueError(error.message) from error
+
+    def resolve(self, repo_type: str, repo_id: str, revision: str) -> str:
+        """Return the commit sha a revision (ref or sha) names."""
+        try:
+            return self._catalog.resolve(repo_type, repo_id, revision).sha
+        except _HubError as error:
+            raise KeyError(error.message) from error
+
+    def files(self, repo_type: str, repo_id: str, revision: str) -> dict[str, HubFile]:
+        """Return the files of a revision, by path."""
+        commit = self._catalog.resolve(repo_type, repo_id, revision)
+        return {path: served.source for path, served in commit.files.items()}
+
+
+def _is_lfs(path: Path, size: int, lfs_min_size: int) -> bool:
+    return size >= lfs_min_size or path.suffix in LFS_SUFFIXES
+
+
+def serve_directory_as_repo(
+    hub: FakeHub,
+    repo_type: str,
+    repo_id: str,
+    folder: Path,
+    *,
+    lfs_min_size: int = LFS_MIN_SIZE,
+    refs: Sequence[str] = ("main",),
+) -> str:
+    """Add one commit made of the files under `folder` and return its sha.
+
+    Files of at least `lfs_min_size` bytes, and weights (`*.safetensors`, `*.bin`,
+    `*.onnx`), are served as LFS files, as the Hub's default `.gitattributes` does.
+    A `.git` folder is skipped.
+    """
+    files = []
+    for path in sorted(folder.rglob("*")):
+        relative = path.relative_to(folder)
+        if not path.is_file() or relative.parts[0] == ".git":
+            continue
+        content = path.read_bytes()
+        lfs = _is_lfs(path, len(content), lfs_min_size)
+        files.append(HubFile(relative.as_posix(), content, lfs=lfs))
+    return hub.add_commit(repo_type, repo_id, files, refs=refs)

@@ -40,7 +40,7 @@ def lfs_pointer(sha256: str, size: int) -> bytes:
 
 
 def lfs_pointer_oid(content: bytes) -> str:
-    """Return the git oid of the LFS pointer of `content` (the `oid` the tree API lists)."""
+    """Return the git oid of the LFS pointer of `content`: its `oid` in a tree."""
     return git_blob_sha1(lfs_pointer(sha256_hex(content), len(content)))
 
 

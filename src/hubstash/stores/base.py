@@ -10,10 +10,19 @@ import abc
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from hubstash.errors import NotFound
 
 ProgressFn = Callable[[int], None]
+
+
+class Sink(Protocol):
+    """Where a download writes: in order with ``write``, or by offset."""
+
+    def write(self, data: bytes) -> None: ...
+
+    def write_at(self, offset: int, data: bytes) -> None: ...
 
 
 def ignore_progress(_: int) -> None:
@@ -58,6 +67,12 @@ class Store(abc.ABC):
     def read_range(self, key: str, start: int, length: int) -> bytes:
         """``length`` bytes from ``start``; only used when ``ranged_reads``."""
         raise NotImplementedError
+
+    def download(self, key: str, sink: Sink, size: int, progress: ProgressFn) -> None:
+        """Write the object's bytes into ``sink``, streamed, memory bounded."""
+        for chunk in self.read_stream(key):
+            sink.write(chunk)
+            progress(len(chunk))
 
     @abc.abstractmethod
     def write(self, key: str, data: bytes) -> None:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from hubstash.errors import UsageError
 from hubstash.stores import s3errors
-from hubstash.stores.base import ProgressFn, Store, StoreObject
+from hubstash.stores.base import ProgressFn, Sink, Store, StoreObject
 from hubstash.stores.s3options import S3Options
 
 if TYPE_CHECKING:
@@ -78,6 +78,19 @@ class S3Store(Store):
             "s3:GetObject", key, self.client.get_object, Key=self._k(key), Range=span
         )
         return self._guard("s3:GetObject", key, response["Body"].read)
+
+    def download(self, key: str, sink: Sink, size: int, progress: ProgressFn) -> None:
+        part_size = self.part_size_for(size)
+        if size <= part_size:
+            super().download(key, sink, size, progress)
+            return
+
+        def fetch(offset: int) -> None:
+            data = self.read_range(key, offset, min(part_size, size - offset))
+            sink.write_at(offset, data)
+            progress(len(data))
+
+        list(self._parts.map(fetch, range(0, size, part_size)))
 
     def write(self, key: str, data: bytes) -> None:
         self._call(
