@@ -51,7 +51,7 @@ class Client:
 
 
 def make_clients(names: tuple[str, ...], bin_dir: Path) -> list[Client]:
-    """The clients called ``names``, in that order, with executables from ``bin_dir``."""
+    """The clients called ``names``, in that order, run from ``bin_dir``."""
     known = {
         "aws": Client("aws", bin_dir / "aws", _aws_push, _aws_pull),
         "s5cmd": Client("s5cmd", _s5cmd_binary(bin_dir), _s5cmd_push, _s5cmd_pull),

@@ -20,6 +20,7 @@ REFERENCE_CLIENT = "hubstash"
 SERVER_BOUND_SHARE = 0.8
 
 MB = 1_000_000
+TIMES = "\N{MULTIPLICATION SIGN}"
 
 
 @dataclass(frozen=True)
@@ -88,7 +89,7 @@ def render_table(summaries: Sequence[Summary]) -> str:
 
 
 def _row(s: Summary, reference_wall: float | None) -> str:
-    ratio = f"{s.wall_s / reference_wall:.2f}×" if reference_wall else "—"
+    ratio = f"{s.wall_s / reference_wall:.2f}{TIMES}" if reference_wall else "—"
     bound = "*" if s.server_bound else " "
     bucket = f"{s.bucket.bytes / MB:.1f}" if s.bucket else ""
     restored = f"{s.restore.disk_bytes / MB:.1f}" if s.restore else ""

@@ -161,10 +161,7 @@ def _verdict(
         return "exact tree"
     if missing or wrong:
         return f"BROKEN: {missing} missing, {wrong} wrong"
-    if copies == links:
-        shape = "links became copies"
-    else:
-        shape = f"links {kept}/{links} kept"
+    shape = "links became copies" if copies == links else f"links {kept}/{links} kept"
     return f"{shape}, {extra} extra" if extra else shape
 
 
@@ -181,7 +178,7 @@ def _without_ignored(tree: Tree) -> Tree:
 
 
 def _walk(folder: Path, prefix: str) -> Iterator[tuple[str, Path]]:
-    """Yield (relative path, path) below ``folder``, in name order, links not followed."""
+    """Yield (relative path, path) below ``folder`` by name, links not followed."""
     with os.scandir(folder) as listing:
         children = sorted(listing, key=lambda item: item.name)
     for child in children:

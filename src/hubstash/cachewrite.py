@@ -45,7 +45,7 @@ def blob_lock(root: Path, repo_dir: Path, name: str) -> Iterator[None]:
     """
     lock_path = root / ".locks" / repo_dir.name / f"{name}.lock"
     lock_path.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(lock_path):
+    with FileLock(lock_path, mode=0o664):
         _remove_partials(repo_dir / "blobs", name)
         yield
 

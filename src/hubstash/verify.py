@@ -1,0 +1,227 @@
+"""Verify: is the local cache intact, and does it hold what the store holds?"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from hubstash.cache import CachedRepo, CacheScan, scan_cache
+from hubstash.cache_location import resolve_cache_dir
+from hubstash.errors import ExitCode, HubstashError
+from hubstash.findings import Finding, Severity, exit_code_for
+from hubstash.hashing import Digests, hash_file, is_sha256_name, name_matches
+from hubstash.manifest import Manifest
+from hubstash.progress import SILENT, Progress
+from hubstash.repos import RepoId, RepoSpec, parse_repo_spec
+from hubstash.stores import Store
+from hubstash.storeview import StoreView
+from hubstash.transfer import DEFAULT_JOBS, run_all
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    """What ``verify`` checked and found.
+
+    Attributes:
+        cache_dir: the cache folder checked.
+        repos: repos checked.
+        revisions: revisions checked.
+        files: snapshot files checked.
+        blobs_hashed: distinct contents hashed against their names.
+        bytes_hashed: their bytes.
+        findings: every problem, each naming repo and path.
+        store: the store compared against, if any.
+        seconds: wall time.
+    """
+
+    cache_dir: Path
+    repos: int
+    revisions: int
+    files: int
+    blobs_hashed: int
+    bytes_hashed: int
+    findings: tuple[Finding, ...]
+    store: str | None
+    seconds: float
+
+    @property
+    def exit_code(self) -> ExitCode:
+        return exit_code_for(self.findings)
+
+
+def verify(
+    cache_dir: str | Path | None = None,
+    repos: Sequence[str | RepoSpec] = (),
+    *,
+    store: Store | None = None,
+    jobs: int = DEFAULT_JOBS,
+    progress: Progress = SILENT,
+) -> VerifyResult:
+    """Check the local cache, offline unless a store is given.
+
+    Checks every blob against its name (SHA-256 or git blob SHA-1), every snapshot
+    link, every ref (exactly 40 hex bytes, naming a commit the cache holds), and
+    that each repo has refs. With a store, also reports every revision, file and ref
+    of the store that the cache lacks. Nothing is written.
+
+    Raises:
+        NotFound: the cache, or a named repo or revision, is missing.
+        HubstashError: the store cannot be read.
+    """
+    started = time.monotonic()
+    root = resolve_cache_dir(cache_dir).path
+    specs = tuple(r if isinstance(r, RepoSpec) else parse_repo_spec(r) for r in repos)
+    scan = scan_cache(root, specs)
+    findings = list(scan.findings)
+    findings += _repos_without_refs(scan)
+
+    hashed = _check_blobs(scan, jobs, progress, findings)
+    if store is not None:
+        findings += _compare_with_store(StoreView(store, jobs), scan, specs)
+
+    return VerifyResult(
+        cache_dir=root,
+        repos=len(scan.repos),
+        revisions=sum(len(r.revisions) for r in scan.repos),
+        files=sum(len(v.files) for r in scan.repos for v in r.revisions.values()),
+        blobs_hashed=len(hashed),
+        bytes_hashed=sum(d.size for d in hashed.values()),
+        findings=tuple(findings),
+        store=store.url if store is not None else None,
+        seconds=time.monotonic() - started,
+    )
+
+
+def _repos_without_refs(scan: CacheScan) -> list[Finding]:
+    return [
+        Finding(
+            "no-refs",
+            str(repo.repo),
+            "refs/",
+            "the repo has snapshots but no refs: offline loads by branch or tag fail",
+            Severity.INCOMPLETE,
+        )
+        for repo in scan.repos
+        if repo.revisions and not _has_ref_files(repo.path / "refs")
+    ]
+
+
+def _has_ref_files(refs: Path) -> bool:
+    return refs.is_dir() and any(p.is_file() for p in refs.rglob("*"))
+
+
+def _check_blobs(
+    scan: CacheScan, jobs: int, progress: Progress, findings: list[Finding]
+) -> dict[Path, Digests]:
+    """Hash every distinct content with a name, and report those that fail it."""
+    named = {
+        f.source: (repo, f.path, f.blob or _listed_name(repo, commit, f.path))
+        for repo in scan.repos
+        for commit, revision in repo.revisions.items()
+        for f in revision.files
+    }
+    todo = [(source, info) for source, info in named.items() if info[2] is not None]
+    progress.start("verifying", len(todo), sum(s.stat().st_size for s, _ in todo))
+
+    def work(item: tuple[Path, tuple[CachedRepo, str, str | None]]) -> Digests:
+        source, (_, _, name) = item
+        try:
+            digests = hash_file(source, git_sha1=not is_sha256_name(name or ""))
+        except OSError as exc:
+            raise HubstashError(f"cannot read {source}: {exc.strerror}") from exc
+        progress.advance(digests.size)
+        progress.file_done()
+        return digests
+
+    hashed: dict[Path, Digests] = {}
+    for (source, (repo, path, name)), result in run_all(todo, work, jobs):
+        if isinstance(result, HubstashError):
+            findings.append(
+                Finding(
+                    "unreadable", str(repo.repo), path, str(result), Severity.FAILURE
+                )
+            )
+            continue
+        hashed[source] = result
+        if name is not None and not name_matches(name, result):
+            findings.append(_corrupt(repo, path, name, result))
+    progress.finish()
+    return hashed
+
+
+def _listed_name(repo: CachedRepo, commit: str, path: str) -> str | None:
+    return repo.tree_names(commit).get(path)
+
+
+def _corrupt(repo: CachedRepo, path: str, name: str, digests: Digests) -> Finding:
+    actual = digests.sha256 if is_sha256_name(name) else digests.git_sha1 or ""
+    return Finding(
+        "corrupt-blob",
+        str(repo.repo),
+        path,
+        f"{path} (blob {name}) is corrupt: its content hashes to {actual}",
+        Severity.INTEGRITY,
+        expected=name,
+        actual=actual,
+    )
+
+
+def _compare_with_store(
+    view: StoreView, scan: CacheScan, specs: tuple[RepoSpec, ...]
+) -> list[Finding]:
+    view.require_format()
+    local = {repo.repo: repo for repo in scan.repos}
+    wanted = [
+        (repo, commit)
+        for repo in _store_repos(view, specs)
+        for commit in sorted(view.repo(repo).pieces)
+    ]
+    findings: list[Finding] = []
+    for manifest in view.manifests(wanted):
+        findings += _missing_files(local.get(manifest.repo), manifest)
+    for repo in {repo for repo, _ in wanted}:
+        findings += _missing_refs(local.get(repo), repo, view.refs(repo))
+    return findings
+
+
+def _store_repos(view: StoreView, specs: tuple[RepoSpec, ...]) -> list[RepoId]:
+    if specs:
+        return sorted({spec.repo for spec in specs})
+    return sorted(view.index())
+
+
+def _missing_files(repo: CachedRepo | None, manifest: Manifest) -> list[Finding]:
+    revision = repo.revisions.get(manifest.commit) if repo else None
+    have = {f.path: f.size for f in revision.files} if revision else {}
+    return [
+        Finding(
+            "missing-from-cache",
+            str(manifest.repo),
+            f"{manifest.commit[:12]}/{entry.path}",
+            f"{entry.path} of revision {manifest.commit[:12]} is in the store, not in"
+            " the cache",
+            Severity.INCOMPLETE,
+        )
+        for entry in manifest.files
+        if have.get(entry.path) != entry.size
+    ]
+
+
+def _missing_refs(
+    repo: CachedRepo | None, repo_id: RepoId, refs: dict[str, str]
+) -> list[Finding]:
+    local = repo.refs if repo else {}
+    return [
+        Finding(
+            "ref-differs",
+            str(repo_id),
+            f"refs/{name}",
+            f"ref {name} names {commit[:12]} in the store and"
+            f" {local[name][:12] if name in local else 'nothing'} in the cache",
+            Severity.INCOMPLETE,
+        )
+        for name, commit in sorted(refs.items())
+        if local.get(name) != commit
+    ]
