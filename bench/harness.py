@@ -67,6 +67,7 @@ class Options:
     out: Path
     tmp_dir: Path | None
     bin_dir: Path
+    hubstash: Path | None
 
 
 @dataclass(frozen=True)
@@ -108,6 +109,12 @@ def parse_args(argv: Sequence[str]) -> Options:
         help=f"comma-separated subset of {','.join(CLIENT_NAMES)} (default: all)",
     )
     parser.add_argument("--jobs", type=_positive, default=16, help="hubstash --jobs")
+    parser.add_argument(
+        "--hubstash",
+        type=Path,
+        default=None,
+        help="hubstash executable to measure (default: the one beside this Python)",
+    )
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument("--tmp-dir", type=Path, default=None)
     args = parser.parse_args(argv)
@@ -120,6 +127,7 @@ def parse_args(argv: Sequence[str]) -> Options:
         out=args.out,
         tmp_dir=args.tmp_dir,
         bin_dir=Path(sys.prefix) / "bin",
+        hubstash=args.hubstash.resolve() if args.hubstash else None,
     )
 
 
@@ -187,7 +195,7 @@ def _build_source(scale: Scale, cache: Path, hasher: ContentHasher) -> Tree:
 
 
 def _available_clients(options: Options) -> tuple[list[Client], dict[str, str]]:
-    clients = make_clients(options.clients, options.bin_dir)
+    clients = make_clients(options.clients, options.bin_dir, options.hubstash)
     skipped = {c.name: c.missing_reason() for c in clients if c.missing_reason()}
     for name, reason in skipped.items():
         _say(f"{name}: skipped, {reason}")
@@ -279,7 +287,16 @@ def _measure(argv: list[str], bench: Bench, stem: Path) -> Measured:
             server_pid=bench.server.pid,
         )
     except OSError as error:
-        return Measured(tuple(argv), 127, 0.0, 0.0, 0.0, 0.0, f"cannot start: {error}")
+        return Measured(
+            argv=tuple(argv),
+            exit_code=127,
+            wall_s=0.0,
+            cpu_s=0.0,
+            peak_rss_mib=0.0,
+            rss_exact=True,
+            server_cpu_s=0.0,
+            stderr_tail=f"cannot start: {error}",
+        )
 
 
 def _check_restore(source: Tree, dest: Path) -> RestoreCheck:

@@ -1,8 +1,12 @@
 """Run one client command and account for its time, CPU and memory.
 
 The client is reaped with ``os.wait4``, whose resource usage covers the client and
-every descendant it waited for. The server's CPU comes from ``/proc/<pid>/stat`` read
-before and after. The client leads its own session, so it is stopped as a group.
+every descendant it waited for: that gives its CPU time. Its peak RSS cannot come from
+there: a child forked from this harness inherits the harness's RSS high-water mark
+(about 60 MiB) across ``exec``, so the command runs under GNU ``/usr/bin/time``, a
+small process whose own child starts clean, and its ``%M`` is used instead. The
+server's CPU comes from ``/proc/<pid>/stat`` read before and after. The client leads
+its own session, so it is stopped as a group.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from pathlib import Path
 
 TAIL_LINES = 12
 STOP_GRACE_S = 5.0
+GNU_TIME = Path("/usr/bin/time")
 
 
 @dataclass(frozen=True)
@@ -30,6 +35,7 @@ class Measured:
     wall_s: float
     cpu_s: float  # user + system, the client and its reaped descendants
     peak_rss_mib: float  # the largest resident set among them
+    rss_exact: bool  # False: no GNU time, the figure includes the harness's RSS
     server_cpu_s: float
     stderr_tail: str  # last lines of stderr (else stdout), only when the run failed
 
@@ -53,11 +59,14 @@ def run_measured(
         KeyboardInterrupt: passed on after the client's process group is stopped.
     """
     out_path, err_path = log_stem.with_suffix(".out"), log_stem.with_suffix(".err")
+    rss_path = log_stem.with_suffix(".rss")
+    timed = GNU_TIME.is_file()
+    wrapped = [str(GNU_TIME), "-o", str(rss_path), "-f", "%M", *argv] if timed else argv
     server_before = process_cpu_seconds(server_pid)
     with out_path.open("wb") as out, err_path.open("wb") as err:
         started = time.perf_counter()
         proc = subprocess.Popen(
-            list(argv),
+            list(wrapped),
             env=dict(env),
             cwd=cwd,
             stdin=subprocess.DEVNULL,
@@ -73,7 +82,8 @@ def run_measured(
         exit_code=exit_code,
         wall_s=wall,
         cpu_s=usage.ru_utime + usage.ru_stime,
-        peak_rss_mib=usage.ru_maxrss / 1024,  # Linux reports KiB
+        peak_rss_mib=_peak_rss_kib(rss_path, usage) / 1024,
+        rss_exact=timed,
         server_cpu_s=process_cpu_seconds(server_pid) - server_before,
         stderr_tail="" if exit_code == 0 else tail(err_path) or tail(out_path),
     )
@@ -99,6 +109,14 @@ def process_peak_rss_mib(pid: int) -> float:
 def tail(path: Path, lines: int = TAIL_LINES) -> str:
     text = path.read_bytes().decode("utf-8", errors="replace")
     return "\n".join(text.rstrip().splitlines()[-lines:])
+
+
+def _peak_rss_kib(rss_path: Path, usage: resource.struct_rusage) -> int:
+    """GNU time's ``%M`` (KiB; its last line), else wait4's inflated figure."""
+    lines = rss_path.read_text().split() if rss_path.is_file() else []
+    if lines and lines[-1].isdigit():
+        return int(lines[-1])
+    return usage.ru_maxrss  # Linux reports KiB
 
 
 def _reap(proc: subprocess.Popen[bytes]) -> tuple[int, resource.struct_rusage]:

@@ -36,7 +36,7 @@ def resolve_cache_dir(
     """
     env = os.environ if environ is None else environ
     if explicit is not None:
-        return _explicit(Path(explicit).expanduser())
+        return _explicit(Path(explicit).expanduser().absolute())
     if env.get("HF_HUB_CACHE"):
         return CacheLocation(_expand(env["HF_HUB_CACHE"], env), "HF_HUB_CACHE")
     if env.get("HUGGINGFACE_HUB_CACHE"):
@@ -55,7 +55,7 @@ def resolve_cache_dir(
 
 def _explicit(path: Path) -> CacheLocation:
     if (path / "hub").is_dir():
-        logger.warning("%s holds hub/: using %s as the cache", path, path / "hub")
+        logger.debug("%s holds hub/: using %s as the cache", path, path / "hub")
         return CacheLocation(path / "hub", "--cache-dir (an HF_HOME: its hub/)")
     return CacheLocation(path, "--cache-dir")
 
