@@ -368,8 +368,11 @@ def _scratch_folder(parent: Path | None) -> Iterator[Path]:
 
 @contextlib.contextmanager
 def _signals_as_interrupts() -> Iterator[None]:
-    """Let SIGTERM and SIGHUP unwind like Ctrl-C, so every cleanup runs."""
-    caught = (signal.SIGTERM, signal.SIGHUP)
+    """Let SIGINT, SIGTERM and SIGHUP unwind like Ctrl-C, so every cleanup runs.
+
+    SIGINT is set explicitly because a shell starts background jobs with it ignored.
+    """
+    caught = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
     previous = {number: signal.getsignal(number) for number in caught}
     for number in caught:
         signal.signal(number, _interrupt)

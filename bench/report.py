@@ -131,6 +131,7 @@ def render_restore_details(summaries: Sequence[Summary]) -> str:
             f"{f'{r.mtimes_kept}/{r.files_total}':>13}"
             f"{f'{r.modes_kept}/{r.files_total}':>12}"
         )
+        lines.extend(f"{'':<9}  {example}" for example in r.examples)
     return "\n".join(lines)
 
 

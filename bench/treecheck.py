@@ -70,6 +70,7 @@ class RestoreCheck:
     disk_bytes: int
     exact: bool  # same paths, same kinds, same link targets, same contents
     verdict: str
+    examples: tuple[str, ...]  # a few missing, wrong and extra paths
 
 
 class ContentHasher:
@@ -119,49 +120,55 @@ def compare_trees(source: Tree, restored: Tree, disk_bytes: int) -> RestoreCheck
     """Compare a restored tree with its source, path by path."""
     wanted = _without_ignored(source)
     got = _without_ignored(restored)
-    pairs = [(e, got.get(rel)) for rel, e in wanted.items() if e.kind != "dir"]
-    present = [(e, r) for e, r in pairs if r is not None]
+    compared = [rel for rel, e in wanted.items() if e.kind != "dir"]
+    present = [(wanted[rel], got[rel]) for rel in compared if rel in got]
     links = [(e, r) for e, r in present if e.kind == "link"]
-    files = [(e, r) for e, r in present if e.kind == "file" and r.kind == "file"]
+    files = [(e, r) for e, r in present if e.kind == r.kind == "file"]
 
-    missing = len(pairs) - len(present)
-    wrong = sum(1 for e, r in present if r.digest != e.digest)
-    extra = sum(1 for rel, r in got.items() if r.kind != "dir" and rel not in wanted)
+    missing = [rel for rel in compared if rel not in got]
+    wrong = [
+        rel for rel in compared if rel in got and got[rel].digest != wanted[rel].digest
+    ]
+    extra = [rel for rel, r in got.items() if r.kind != "dir" and rel not in wanted]
     kept = sum(1 for e, r in links if r.kind == "link" and r.target == e.target)
     copies = sum(1 for e, r in links if r.kind == "file" and r.digest == e.digest)
-    source_links = sum(1 for e, _ in pairs if e.kind == "link")
-    exact = missing == 0 and wrong == 0 and extra == 0 and kept == source_links
+    same_kinds = all(e.kind == r.kind for e, r in present)
+    exact = not (missing or wrong or extra) and same_kinds and kept == len(links)
     return RestoreCheck(
-        compared=len(pairs),
-        missing=missing,
-        extra=extra,
-        wrong_content=wrong,
-        links_total=source_links,
+        compared=len(compared),
+        missing=len(missing),
+        extra=len(extra),
+        wrong_content=len(wrong),
+        links_total=sum(1 for rel in compared if wanted[rel].kind == "link"),
         links_kept=kept,
         links_as_copies=copies,
-        files_total=sum(1 for e, _ in pairs if e.kind == "file"),
+        files_total=sum(1 for rel in compared if wanted[rel].kind == "file"),
         modes_kept=sum(1 for e, r in files if r.mode == e.mode),
         mtimes_kept=sum(1 for e, r in files if _same_time(e, r)),
         disk_bytes=disk_bytes,
         exact=exact,
-        verdict=_verdict(exact, missing, wrong, extra, kept, copies, source_links),
+        verdict=_verdict(exact, len(missing), len(wrong), len(extra), (kept, copies)),
+        examples=_examples(missing=missing, wrong=wrong, extra=extra),
+    )
+
+
+def _examples(**problems: list[str]) -> tuple[str, ...]:
+    """A few paths of each kind of problem, to show where to look."""
+    return tuple(
+        f"{label}: {rel}" for label, rels in problems.items() for rel in rels[:3]
     )
 
 
 def _verdict(
-    exact: bool,
-    missing: int,
-    wrong: int,
-    extra: int,
-    kept: int,
-    copies: int,
-    links: int,
+    exact: bool, missing: int, wrong: int, extra: int, links: tuple[int, int]
 ) -> str:
+    """One phrase for the table; ``links`` is (kept as links, restored as copies)."""
+    kept, copies = links
     if exact:
         return "exact tree"
     if missing or wrong:
         return f"BROKEN: {missing} missing, {wrong} wrong"
-    shape = "links became copies" if copies == links else f"links {kept}/{links} kept"
+    shape = "links became copies" if copies and not kept else f"{kept} links kept"
     return f"{shape}, {extra} extra" if extra else shape
 
 

@@ -23,6 +23,7 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 MiB = 1024 * 1024
 MAX_PARTS = 10_000
+MIN_UPLOAD_PART = 5 * MiB
 
 
 class S3Store(Store):
@@ -103,7 +104,7 @@ class S3Store(Store):
         )
 
     def upload(self, key: str, path: Path, size: int, progress: ProgressFn) -> None:
-        part_size = self.part_size_for(size)
+        part_size = self.part_size_for(size, upload=True)
         if size <= part_size:
             with open(path, "rb") as f:
                 self._call(
@@ -130,9 +131,14 @@ class S3Store(Store):
             for item in page.get("Contents", []):
                 yield StoreObject(item["Key"][len(self.prefix) :], item["Size"])
 
-    def part_size_for(self, size: int) -> int:
-        """The configured part size, raised when S3's 10,000-part limit needs it."""
-        return max(self.options.part_size, math.ceil(size / MAX_PARTS))
+    def part_size_for(self, size: int, *, upload: bool = False) -> int:
+        """The configured part size, raised to what S3 accepts for uploads.
+
+        S3 refuses upload parts under 5 MiB (but the last) and more than 10,000
+        parts; ranged downloads have no such limit.
+        """
+        floor = MIN_UPLOAD_PART if upload else 1
+        return max(self.options.part_size, floor, math.ceil(size / MAX_PARTS))
 
     def close(self) -> None:
         self._parts.shutdown(wait=True)
