@@ -121,55 +121,101 @@ def compare_trees(source: Tree, restored: Tree, disk_bytes: int) -> RestoreCheck
     wanted = _without_ignored(source)
     got = _without_ignored(restored)
     compared = [rel for rel, e in wanted.items() if e.kind != "dir"]
-    present = [(wanted[rel], got[rel]) for rel in compared if rel in got]
-    links = [(e, r) for e, r in present if e.kind == "link"]
-    files = [(e, r) for e, r in present if e.kind == r.kind == "file"]
+    found = [rel for rel in compared if rel in got]
+    links = [rel for rel in compared if wanted[rel].kind == "link"]
+    files = [rel for rel in found if wanted[rel].kind == got[rel].kind == "file"]
 
     missing = [rel for rel in compared if rel not in got]
-    wrong = [
-        rel for rel in compared if rel in got and got[rel].digest != wanted[rel].digest
-    ]
+    wrong = [rel for rel in found if got[rel].digest != wanted[rel].digest]
     extra = [rel for rel, r in got.items() if r.kind != "dir" and rel not in wanted]
-    kept = sum(1 for e, r in links if r.kind == "link" and r.target == e.target)
-    copies = sum(1 for e, r in links if r.kind == "file" and r.digest == e.digest)
-    same_kinds = all(e.kind == r.kind for e, r in present)
-    exact = not (missing or wrong or extra) and same_kinds and kept == len(links)
+    retyped = [rel for rel in found if wanted[rel].kind == "file" != got[rel].kind]
+    kept = [rel for rel in links if _same_link(wanted[rel], got.get(rel))]
+    copies = [rel for rel in links if _copy_of(wanted[rel], got.get(rel))]
+    mtimes = [rel for rel in files if not _same_time(wanted[rel], got[rel])]
+    modes = [rel for rel in files if wanted[rel].mode != got[rel].mode]
+    exact = not (missing or wrong or extra or retyped) and len(kept) == len(links)
     return RestoreCheck(
         compared=len(compared),
         missing=len(missing),
         extra=len(extra),
         wrong_content=len(wrong),
-        links_total=sum(1 for rel in compared if wanted[rel].kind == "link"),
-        links_kept=kept,
-        links_as_copies=copies,
+        links_total=len(links),
+        links_kept=len(kept),
+        links_as_copies=len(copies),
         files_total=sum(1 for rel in compared if wanted[rel].kind == "file"),
-        modes_kept=sum(1 for e, r in files if r.mode == e.mode),
-        mtimes_kept=sum(1 for e, r in files if _same_time(e, r)),
+        modes_kept=len(files) - len(modes),
+        mtimes_kept=len(files) - len(mtimes),
         disk_bytes=disk_bytes,
         exact=exact,
-        verdict=_verdict(exact, len(missing), len(wrong), len(extra), (kept, copies)),
-        examples=_examples(missing=missing, wrong=wrong, extra=extra),
+        verdict=_verdict(
+            exact, missing, wrong, extra, retyped, (len(kept), len(copies), len(links))
+        ),
+        examples=_examples(
+            missing=missing,
+            wrong=wrong,
+            extra=extra,
+            retyped=retyped,
+            mtime=mtimes,
+            mode=modes,
+        ),
+    )
+
+
+def _same_link(source: Entry, restored: Entry | None) -> bool:
+    return (
+        restored is not None
+        and restored.kind == "link" == source.kind
+        and (restored.target == source.target)
+    )
+
+
+def _copy_of(source: Entry, restored: Entry | None) -> bool:
+    return (
+        restored is not None
+        and restored.kind == "file"
+        and (restored.digest == source.digest)
     )
 
 
 def _examples(**problems: list[str]) -> tuple[str, ...]:
-    """A few paths of each kind of problem, to show where to look."""
+    """A few paths of each kind of difference, to show where to look."""
     return tuple(
         f"{label}: {rel}" for label, rels in problems.items() for rel in rels[:3]
     )
 
 
 def _verdict(
-    exact: bool, missing: int, wrong: int, extra: int, links: tuple[int, int]
+    exact: bool,
+    missing: list[str],
+    wrong: list[str],
+    extra: list[str],
+    retyped: list[str],
+    links: tuple[int, int, int],
 ) -> str:
-    """One phrase for the table; ``links`` is (kept as links, restored as copies)."""
-    kept, copies = links
+    """One phrase for the table; ``links`` is (kept, became copies, total)."""
     if exact:
         return "exact tree"
-    if missing or wrong:
-        return f"BROKEN: {missing} missing, {wrong} wrong"
-    shape = "links became copies" if copies and not kept else f"{kept} links kept"
-    return f"{shape}, {extra} extra" if extra else shape
+    # A path inside a repo folder is one a load may need; CACHEDIR.TAG is not.
+    lost = [rel for rel in missing if "--" in rel.split("/", 1)[0]]
+    if lost or wrong:
+        return f"BROKEN: {len(lost)} missing, {len(wrong)} wrong"
+
+    parts = [_links_phrase(*links)]
+    if missing:
+        parts.append(f"{len(missing)} missing outside repos")
+    if retyped:
+        parts.append(f"{len(retyped)} files became links")
+    if extra:
+        parts.append(f"{len(extra)} extra")
+    return ", ".join(parts)
+
+
+def _links_phrase(kept: int, copies: int, total: int) -> str:
+    if kept == total:
+        return "links kept"
+    if copies == total:
+        return "links became copies"
+    return f"{kept}/{total} links kept"
 
 
 def _same_time(source: Entry, restored: Entry) -> bool:

