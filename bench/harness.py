@@ -55,6 +55,7 @@ BUCKET = "bench"
 DEFAULT_OUT = Path(__file__).resolve().parent / "results"
 EXIT_INTERRUPTED = 130
 VERSION_TIMEOUT_S = 60
+BUSY_LOAD = 0.5
 
 
 @dataclass(frozen=True)
@@ -152,6 +153,7 @@ def _run(options: Options, scratch: Path) -> int:
     os.environ.clear()
     os.environ.update(base_env)
 
+    load_before = _load_average()
     cache = scratch / "hub"
     hasher = ContentHasher()
     source = _build_source(options.scale, cache, hasher)
@@ -167,12 +169,18 @@ def _run(options: Options, scratch: Path) -> int:
     print(f"server: {server.name} {server.version}, peak RSS {server_peak:.0f} MiB")
     print(render_table(summaries))
     print(render_restore_details(summaries))
+    _warn_if_busy(load_before)
     payload = {
         "started": _now(),
         "scale": options.scale,
         "server": {"name": server.name, "version": server.version},
         "server_peak_rss_mib": server_peak,
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "load_average_before": load_before,
+            "load_average_after": _load_average(),
+        },
         "options": {"repeat": options.repeat, "jobs": options.jobs},
         "versions": versions,
         "cache": tree_stats(cache, source),
@@ -400,6 +408,19 @@ def _make_writable_and_retry(
     if os.path.isdir(path) and not os.path.islink(path):
         os.chmod(path, 0o700)
     function(path)
+
+
+def _load_average() -> float:
+    return os.getloadavg()[0]
+
+
+def _warn_if_busy(load_before: float) -> None:
+    """Other work on this machine skews wall times; say so next to the figures."""
+    if load_before >= BUSY_LOAD:
+        _say(
+            f"warning: the 1-minute load average was {load_before:.2f} at the start; "
+            "other processes shared the CPUs and the wall times may be high"
+        )
 
 
 def _say(message: str) -> None:

@@ -621,12 +621,14 @@ def test_xet_two_hop_matches_what_the_client_publishes(tmp_path: Path) -> None:
     theirs = write_canonical_repo(
         theirs_dir, ours.repos[0].repo_id, files, trees=True, xet_hashes=xet_hashes
     )
+    blob = theirs.blob_path(ours.filename)
+    size = ours.payload.stat().st_size
     code = (
         "import json\n"
         "from huggingface_hub.utils._shared_blobs import publish_blob_to_shared_store\n"
-        f"done = publish_blob_to_shared_store(blob_path={str(theirs.blob_path(ours.filename))!r},"
+        f"done = publish_blob_to_shared_store(blob_path={str(blob)!r},"
         f" xet_hash={ours.xet_hash!r}, cache_dir={str(theirs_dir)!r},"
-        f" expected_size={ours.payload.stat().st_size})\n"
+        f" expected_size={size})\n"
         "print(json.dumps(done))\n"
     )
 
