@@ -13,9 +13,9 @@ import pytest
 from hypothesis import settings
 
 from tests.support.fake_hub import FakeHub
+from tests.support.hf_client import DEAD_ENDPOINT
 from tests.support.s3server import S3Server, moto_server
 from tests.support.stores import StoreUnderTest, make_store
-from tests.support.hf_client import DEAD_ENDPOINT
 
 # Timing varies on a shared two-core machine; a slow example is not a failure.
 settings.register_profile("hubstash", deadline=None, print_blob=True)
