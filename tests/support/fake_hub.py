@@ -39,6 +39,8 @@ _API_TYPES = {f"{repo_type}s": repo_type for repo_type in REPO_TYPES}
 _COMMIT_RE = re.compile(r"[0-9a-f]{40}")
 _SEND_CHUNK = 1024 * 1024
 _IDLE_TIMEOUT_S = 60
+# How often the serving loop checks for stop(): the latency of every stop().
+_SHUTDOWN_POLL_S = 0.02
 _COMMIT_ROLES = ("author", "committer")
 
 # (sort key, raw entry) of one line of a git tree object.
@@ -507,7 +509,10 @@ class FakeHub:
             raise RuntimeError("FakeHub is already started")
         self._server = _HubServer(self._catalog)
         self._thread = threading.Thread(
-            target=self._server.serve_forever, name="fake-hub", daemon=True
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": _SHUTDOWN_POLL_S},
+            name="fake-hub",
+            daemon=True,
         )
         self._thread.start()
 
