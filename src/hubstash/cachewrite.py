@@ -32,8 +32,10 @@ def file_mode() -> int:
 
 
 def temp_blob(repo_dir: Path, name: str) -> Path:
-    """A fresh partial-download name for blob ``name``, in the repo's ``blobs/``."""
-    return repo_dir / "blobs" / f"{name}.{uuid.uuid4().hex[:8]}.incomplete"
+    """A fresh partial-download path for blob ``name``, its folder created."""
+    blobs = repo_dir / "blobs"
+    blobs.mkdir(parents=True, exist_ok=True)
+    return blobs / f"{name}.{uuid.uuid4().hex[:8]}.incomplete"
 
 
 @contextlib.contextmanager

@@ -367,7 +367,6 @@ def _download_once(
     store: Store, fetch: _Fetch, target: _Target, progress: Progress
 ) -> None:
     temp = cachewrite.temp_blob(target.repo_dir, target.blob)
-    temp.parent.mkdir(parents=True, exist_ok=True)
     try:
         with open(temp, "w+b") as f:
             sink = VerifyingSink(

@@ -140,7 +140,8 @@ def push(
     digests = _hash_contents(uses, scan, stored, jobs, progress, findings)
     entries = _entries(uses, digests, findings)
     trees = _trees(scan, digests)
-    uploads = _uploads(entries, trees, digests, stored)
+    wanted = _contents(entries, trees)
+    uploads = _uploads(wanted, digests, stored)
 
     if not dry_run:
         _upload_all(store, uploads, jobs, progress)
@@ -148,7 +149,7 @@ def push(
     written = _write_manifests(view, manifests, dry_run, has_marker)
     pushed = {(m.repo, m.commit) for m in manifests}
     refs = _push_refs(view, scan, pushed, force_refs, dry_run, findings)
-    present_files, present_bytes = _already_stored(entries, uploads)
+    present = [size for sha, size in wanted.items() if stored.get(sha) == size]
 
     return PushResult(
         cache_dir=location.path,
@@ -158,8 +159,8 @@ def push(
         files=sum(len(m.files) for m in manifests),
         uploaded_files=len(uploads),
         uploaded_bytes=sum(u.size for u in uploads),
-        present_files=present_files,
-        present_bytes=present_bytes,
+        present_files=len(present),
+        present_bytes=sum(present),
         manifests_written=written,
         refs_written=refs,
         findings=tuple(findings),
@@ -301,15 +302,20 @@ def _trees(
     return trees
 
 
-def _uploads(
+def _contents(
     entries: dict[tuple[RepoId, str], list[FileEntry]],
     trees: dict[tuple[RepoId, str], TreeListing],
-    digests: dict[Path, Digests],
-    stored: dict[str, int],
-) -> list[_Upload]:
-    by_hash = {d.sha256: source for source, d in digests.items()}
+) -> dict[str, int]:
+    """Every distinct content the manifests will name: SHA-256 to size."""
     wanted = {e.sha256: e.size for es in entries.values() for e in es}
     wanted.update({t.sha256: t.size for t in trees.values()})
+    return wanted
+
+
+def _uploads(
+    wanted: dict[str, int], digests: dict[Path, Digests], stored: dict[str, int]
+) -> list[_Upload]:
+    by_hash = {d.sha256: source for source, d in digests.items()}
     return [
         _Upload(sha256, by_hash[sha256], size)
         for sha256, size in sorted(wanted.items())
@@ -421,13 +427,3 @@ def _ref_conflict(repo: RepoId, name: str, stored: str, local: str) -> Finding:
         expected=stored,
         actual=local,
     )
-
-
-def _already_stored(
-    entries: dict[tuple[RepoId, str], list[FileEntry]], uploads: list[_Upload]
-) -> tuple[int, int]:
-    """How many distinct contents, and bytes, the store had before this push."""
-    uploaded = {u.sha256 for u in uploads}
-    sizes = {e.sha256: e.size for es in entries.values() for e in es}
-    present = [size for sha, size in sizes.items() if sha not in uploaded]
-    return len(present), sum(present)

@@ -11,6 +11,7 @@ arrives as one percent-encoded segment (`refs%2Fpr%2F1`) that must not be split.
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import re
 import threading
@@ -72,10 +73,6 @@ class _ServedFile:
     git_oid: str
     sha256: str | None
     pointer_size: int | None
-
-    @property
-    def etag(self) -> str:
-        return self.sha256 if self.sha256 is not None else self.git_oid
 
     @classmethod
     def of(cls, hub_file: HubFile) -> _ServedFile:
@@ -228,11 +225,9 @@ def _git_tree_oids(files: Mapping[str, _ServedFile]) -> dict[str, str]:
     return oids
 
 
-def _json_response(
-    value: object, headers: Mapping[str, str] | None = None
-) -> _Response:
+def _json_response(value: object) -> _Response:
     body = json.dumps(value).encode()
-    return _Response(200, {"Content-Type": "application/json", **(headers or {})}, body)
+    return _Response(200, {"Content-Type": "application/json"}, body)
 
 
 def _error_response(error: _HubError) -> _Response:
@@ -324,8 +319,8 @@ def _tree_listing(
         for path, oid in sorted(commit.tree_oids.items())
         if path and listed(path)
     ]
-    files = [_tree_file(served) for path, served in sorted(commit.files.items())]
-    return folders + [entry for entry in files if listed(str(entry["path"]))]
+    files = [_tree_file(f) for path, f in sorted(commit.files.items()) if listed(path)]
+    return folders + files
 
 
 def _tree_file(served: _ServedFile) -> dict[str, object]:
@@ -405,20 +400,31 @@ def _byte_range(header: str | None, size: int) -> tuple[int, int] | None:
     return start, end
 
 
+class _RequestLog:
+    """The requests a hub received, appended to by handler threads."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._seen: list[SeenRequest] = []
+
+    def record(self, method: str, target: str) -> None:
+        with self._lock:
+            self._seen.append(SeenRequest(method, target))
+
+    def copy(self) -> list[SeenRequest]:
+        with self._lock:
+            return list(self._seen)
+
+
 class _HubServer(ThreadingHTTPServer):
-    """The HTTP server, holding the catalog and the log of requests seen."""
+    """The HTTP server, holding the catalog and the log of requests."""
 
     daemon_threads = True
 
-    def __init__(self, catalog: _Catalog) -> None:
+    def __init__(self, catalog: _Catalog, log: _RequestLog) -> None:
         super().__init__(("127.0.0.1", 0), _HubRequestHandler)
         self.catalog = catalog
-        self.seen_lock = threading.Lock()
-        self.seen: list[SeenRequest] = []
-
-    def record(self, method: str, target: str) -> None:
-        with self.seen_lock:
-            self.seen.append(SeenRequest(method, target))
+        self.log = log
 
 
 class _HubRequestHandler(BaseHTTPRequestHandler):
@@ -448,12 +454,12 @@ class _HubRequestHandler(BaseHTTPRequestHandler):
         return cast(_HubServer, self.server)
 
     def _reply(self, *, send_body: bool) -> None:
-        self._hub.record(self.command, self.path)
+        self._hub.log.record(self.command, self.path)
         response = _answer(self._hub.catalog, self.path, self.headers.get("Range"))
         self._send(response, send_body=send_body)
 
     def _refuse(self) -> None:
-        self._hub.record(self.command, self.path)
+        self._hub.log.record(self.command, self.path)
         # The request body is not read, so the connection cannot be reused.
         self.close_connection = True
         error = _HubError(405, None, f"{self.command} is not served by a read-only hub")
@@ -488,6 +494,7 @@ class FakeHub:
 
     def __init__(self) -> None:
         self._catalog = _Catalog()
+        self._log = _RequestLog()
         self._server: _HubServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -507,7 +514,7 @@ class FakeHub:
         """Bind 127.0.0.1 on a free port and serve from a background thread."""
         if self._server is not None:
             raise RuntimeError("FakeHub is already started")
-        self._server = _HubServer(self._catalog)
+        self._server = _HubServer(self._catalog, self._log)
         self._thread = threading.Thread(
             target=self._server.serve_forever,
             kwargs={"poll_interval": _SHUTDOWN_POLL_S},
@@ -536,10 +543,7 @@ class FakeHub:
     @property
     def requests(self) -> list[SeenRequest]:
         """A copy of the (method, raw path) pairs received so far, in order."""
-        if self._server is None:
-            return []
-        with self._server.seen_lock:
-            return list(self._server.seen)
+        return self._log.copy()
 
     def add_commit(
         self,
@@ -591,8 +595,26 @@ class FakeHub:
         return {path: served.source for path, served in commit.files.items()}
 
 
-def _is_lfs(path: Path, size: int, lfs_min_size: int) -> bool:
-    return size >= lfs_min_size or path.suffix in LFS_SUFFIXES
+def _lfs_patterns(folder: Path) -> list[str] | None:
+    """The patterns the folder's `.gitattributes` stores through LFS, if it has one."""
+    attributes = folder / ".gitattributes"
+    if not attributes.is_file():
+        return None
+    lines = (line.split() for line in attributes.read_text().splitlines())
+    return [words[0] for words in lines if "filter=lfs" in words[1:]]
+
+
+def _matches(path: str, pattern: str) -> bool:
+    # As in git, a pattern without "/" applies to the file name at any depth.
+    if "/" not in pattern:
+        return fnmatch.fnmatchcase(path.rpartition("/")[2], pattern)
+    return fnmatch.fnmatchcase(path, pattern.lstrip("/"))
+
+
+def _is_lfs(path: str, size: int, patterns: list[str] | None, min_size: int) -> bool:
+    if patterns is not None:
+        return any(_matches(path, pattern) for pattern in patterns)
+    return size >= min_size or path.endswith(LFS_SUFFIXES)
 
 
 def serve_directory_as_repo(
@@ -606,16 +628,19 @@ def serve_directory_as_repo(
 ) -> str:
     """Add one commit made of the files under `folder` and return its sha.
 
-    Files of at least `lfs_min_size` bytes, and weights (`*.safetensors`, `*.bin`,
-    `*.onnx`), are served as LFS files, as the Hub's default `.gitattributes` does.
+    Which files are LFS files decides their blob names in a client cache. When the
+    folder has a `.gitattributes`, its `filter=lfs` patterns decide, as git does, so
+    a copy of a Hub repo is served as the Hub serves it. Otherwise files of at least
+    `lfs_min_size` bytes and weights (`*.safetensors`, `*.bin`, `*.onnx`) are LFS.
     A `.git` folder is skipped.
     """
+    patterns = _lfs_patterns(folder)
     files = []
     for path in sorted(folder.rglob("*")):
-        relative = path.relative_to(folder)
-        if not path.is_file() or relative.parts[0] == ".git":
+        relative = path.relative_to(folder).as_posix()
+        if not path.is_file() or relative.split("/")[0] == ".git":
             continue
         content = path.read_bytes()
-        lfs = _is_lfs(path, len(content), lfs_min_size)
-        files.append(HubFile(relative.as_posix(), content, lfs=lfs))
+        lfs = _is_lfs(relative, len(content), patterns, lfs_min_size)
+        files.append(HubFile(relative, content, lfs=lfs))
     return hub.add_commit(repo_type, repo_id, files, refs=refs)

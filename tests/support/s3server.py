@@ -7,6 +7,7 @@ talks to it through boto3 exactly as it would to any S3-compatible endpoint.
 from __future__ import annotations
 
 import itertools
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -61,6 +62,8 @@ def moto_server() -> Iterator[S3Server]:
     """Start moto's S3 server on 127.0.0.1 with a free port; stop it afterwards."""
     from moto.server import ThreadedMotoServer
 
+    # One line per request would drown every failure report.
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
