@@ -280,9 +280,10 @@ def test_recursive_tree_lists_files_and_folders(
             "false",
             {"a", "dir with space", "odd", "config.json", "model.safetensors"},
         ),
-        ("a%2Fb", "false", {"a/b/c"}),
-        ("a%2Fb", "true", {"a/b/c", "a/b/c/deep.txt"}),
-        ("dir%20with%20space", "false", {"dir with space/naïve #1.txt"}),
+        ("/a%2Fb", "false", {"a/b/c"}),
+        ("/a%2Fb", "true", {"a/b/c", "a/b/c/deep.txt"}),
+        ("/a/b", "false", {"a/b/c"}),
+        ("/dir%20with%20space", "false", {"dir with space/naïve #1.txt"}),
     ],
 )
 def test_tree_of_a_folder(

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from botocore.awsrequest import AWSResponse
+from botocore.awsrequest import AWSResponse, HTTPHeaders
 
 from hubstash.stores import S3Options
 from hubstash.stores.s3 import S3Store
@@ -29,9 +29,9 @@ def captured_url(options: S3Options) -> str:
 
     def answer(request: Any, **_: Any) -> AWSResponse:
         urls.append(request.url)
-        return AWSResponse(request.url, 200, {}, _EmptyBody())
+        return AWSResponse(request.url, 200, HTTPHeaders(), _EmptyBody())
 
-    store.client.meta.events.register("before-send.s3", answer)
+    store.client.meta.events.register("before-send.s3", answer)  # type: ignore[arg-type]
     store.write("hubstash-store.json", b"{}")
     return urls[0]
 
@@ -63,9 +63,9 @@ def test_custom_endpoints_send_no_optional_checksums() -> None:
 
     def answer(request: Any, **_: Any) -> AWSResponse:
         headers.append({k.lower(): v for k, v in request.headers.items()})
-        return AWSResponse(request.url, 200, {}, _EmptyBody())
+        return AWSResponse(request.url, 200, HTTPHeaders(), _EmptyBody())
 
-    store.client.meta.events.register("before-send.s3", answer)
+    store.client.meta.events.register("before-send.s3", answer)  # type: ignore[arg-type]
     store.write("x", b"data")
 
     assert not any(h.startswith("x-amz-checksum") for h in headers[0])

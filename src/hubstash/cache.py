@@ -113,8 +113,9 @@ def read_repo(path: Path, findings: list[Finding]) -> CachedRepo:
     revisions = {
         c: _read_revision(path, root, c, str(repo), findings) for c in sorted(commits)
     }
-    _report_partial_downloads(path, str(repo), findings)
-    return CachedRepo(repo, path, refs, revisions)
+    cached = CachedRepo(repo, path, refs, revisions)
+    _report_partial_downloads(cached, findings)
+    return cached
 
 
 def _repo_folders(
@@ -329,22 +330,33 @@ def _outside(repo: str, entry: Path, rel: str, content: Path) -> Finding:
     )
 
 
-def _report_partial_downloads(path: Path, repo: str, findings: list[Finding]) -> None:
-    blobs = path / "blobs"
+def _report_partial_downloads(repo: CachedRepo, findings: list[Finding]) -> None:
+    blobs = repo.path / "blobs"
     if not blobs.is_dir():
         return
+    listed = _paths_by_blob(repo)
     for entry in sorted(blobs.iterdir()):
         match = _INCOMPLETE.match(entry.name)
         if match:
+            blob = match["blob"]
+            paths = ", ".join(listed.get(blob, [])) or f"blob {blob[:12]}"
             findings.append(
                 Finding(
                     "partial-download",
-                    repo,
+                    str(repo.repo),
                     f"blobs/{entry.name}",
-                    f"blob {match['blob'][:12]} was never fully downloaded"
-                    f" ({entry.name}); not carried",
+                    f"{paths} was never fully downloaded ({entry.name}); not carried",
                 )
             )
+
+
+def _paths_by_blob(repo: CachedRepo) -> dict[str, list[str]]:
+    """Which files of the tree listings use each blob name."""
+    paths: dict[str, list[str]] = {}
+    for commit in repo.revisions:
+        for path, name in repo.tree_names(commit).items():
+            paths.setdefault(name, []).append(path)
+    return paths
 
 
 def _walk_files(folder: Path) -> Iterator[Path]:
