@@ -67,6 +67,7 @@ class Options:
     jobs: int
     out: Path
     tmp_dir: Path | None
+    keep_logs: bool
     bin_dir: Path
     hubstash: Path | None
 
@@ -118,6 +119,11 @@ def parse_args(argv: Sequence[str]) -> Options:
     )
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument("--tmp-dir", type=Path, default=None)
+    parser.add_argument(
+        "--keep-logs",
+        action="store_true",
+        help="copy every command's stdout/stderr and the server log next to the JSON",
+    )
     args = parser.parse_args(argv)
     return Options(
         scale=SCALES[args.scale],
@@ -127,6 +133,7 @@ def parse_args(argv: Sequence[str]) -> Options:
         jobs=args.jobs,
         out=args.out,
         tmp_dir=args.tmp_dir,
+        keep_logs=args.keep_logs,
         bin_dir=Path(sys.prefix) / "bin",
         hubstash=args.hubstash.resolve() if args.hubstash else None,
     )
@@ -189,9 +196,17 @@ def _run(options: Options, scratch: Path) -> int:
         "summaries": summaries,
         "results": results,
     }
-    name = f"{_now(compact=True)}-{options.scale.name}-{options.server}.json"
-    _say(f"results written to {write_json(options.out, name, payload)}")
+    name = f"{_now(compact=True)}-{options.scale.name}-{options.server}"
+    _say(f"results written to {write_json(options.out, f'{name}.json', payload)}")
+    if options.keep_logs:
+        _keep_logs(scratch, server, options.out / f"{name}-logs")
     return 0
+
+
+def _keep_logs(scratch: Path, server: Server, dest: Path) -> None:
+    shutil.copytree(scratch / "logs", dest)
+    shutil.copy2(server.log, dest / server.log.name)
+    _say(f"logs kept in {dest}")
 
 
 def _build_source(scale: Scale, cache: Path, hasher: ContentHasher) -> Tree:
@@ -276,6 +291,8 @@ def _run_phase(
     upload = phase.endswith("upload")
     argv = client.push(bench.target) if upload else client.pull(bench.target, dest)
     stem = bench.scratch / "logs" / f"{client.name}-{repeat}-{phase.replace(' ', '-')}"
+    # Dirty pages left by the previous phase would throttle this one's writes.
+    os.sync()
     run = _measure(argv, bench, stem)
     ok = run.ok
     bucket = prefix_usage(bench.s3, BUCKET, client.prefix) if upload and ok else None
