@@ -29,6 +29,7 @@ from bench.procs import Measured, process_peak_rss_mib, run_measured
 from bench.report import (
     PHASES,
     PhaseResult,
+    Summary,
     render_cache_line,
     render_restore_details,
     render_table,
@@ -42,6 +43,7 @@ from bench.treecheck import (
     ContentHasher,
     RestoreCheck,
     Tree,
+    TreeStats,
     compare_trees,
     disk_usage,
     snapshot_tree,
@@ -70,6 +72,31 @@ class Options:
     keep_logs: bool
     bin_dir: Path
     hubstash: Path | None
+
+
+@dataclass(frozen=True)
+class Machine:
+    cpus: int
+    platform: str
+    load_before: float  # 1-minute load average when the run started
+    load_after: float
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """Everything one run measured; written out as the JSON file."""
+
+    started: str
+    options: Options
+    machine: Machine
+    server: Server
+    server_peak_rss_mib: float
+    versions: dict[str, str]
+    cache: TreeStats
+    skipped: dict[str, str]  # client -> why it could not run
+    source_changed_by: list[str]  # clients that wrote into the source cache
+    summaries: list[Summary]
+    results: list[PhaseResult]
 
 
 @dataclass(frozen=True)
@@ -155,52 +182,69 @@ def _client_list(text: str) -> tuple[str, ...]:
 
 
 def _run(options: Options, scratch: Path) -> int:
-    base_env = isolated_env(scratch)
-    # The harness's own boto3 calls get the same isolation as the clients.
-    os.environ.clear()
-    os.environ.update(base_env)
+    _isolate_this_process(scratch)
+    outcome = _benchmark(options, scratch)
+    _print_outcome(outcome)
+    name = f"{outcome.started}-{options.scale.name}-{options.server}"
+    _say(f"results written to {write_json(options.out, f'{name}.json', outcome)}")
+    if options.keep_logs:
+        _keep_logs(scratch, outcome.server, options.out / f"{name}-logs")
+    return 0
 
-    load_before = _load_average()
+
+def _isolate_this_process(scratch: Path) -> None:
+    """The harness's own boto3 calls get the same isolation as the clients."""
+    os.environ.clear()
+    os.environ.update(isolated_env(scratch))
+
+
+def _benchmark(options: Options, scratch: Path) -> Outcome:
+    started, load_before = _now(), _load_average()
     cache = scratch / "hub"
     hasher = ContentHasher()
     source = _build_source(options.scale, cache, hasher)
     clients, skipped = _available_clients(options)
-    with running_server(options.server, options.bin_dir, scratch, base_env) as server:
+    env = isolated_env(scratch)
+    with running_server(options.server, options.bin_dir, scratch, env) as server:
         bench = _prepare(options, scratch, server, cache, (source, hasher))
         versions = _tool_versions(clients, bench)
         results, changed_by = _bench_clients(clients, bench, options.repeat)
         server_peak = process_peak_rss_mib(server.pid)
 
-    summaries = summarize(results)
-    print(render_cache_line(tree_stats(cache, source)))
-    print(f"server: {server.name} {server.version}, peak RSS {server_peak:.0f} MiB")
-    print(render_table(summaries))
-    print(render_restore_details(summaries))
-    _warn_if_busy(load_before)
-    payload = {
-        "started": _now(),
-        "scale": options.scale,
-        "server": {"name": server.name, "version": server.version},
-        "server_peak_rss_mib": server_peak,
-        "machine": {
-            "cpus": os.cpu_count(),
-            "platform": platform.platform(),
-            "load_average_before": load_before,
-            "load_average_after": _load_average(),
-        },
-        "options": {"repeat": options.repeat, "jobs": options.jobs},
-        "versions": versions,
-        "cache": tree_stats(cache, source),
-        "skipped": skipped,
-        "source_changed_by": changed_by,
-        "summaries": summaries,
-        "results": results,
-    }
-    name = f"{_now(compact=True)}-{options.scale.name}-{options.server}"
-    _say(f"results written to {write_json(options.out, f'{name}.json', payload)}")
-    if options.keep_logs:
-        _keep_logs(scratch, server, options.out / f"{name}-logs")
-    return 0
+    return Outcome(
+        started=started,
+        options=options,
+        machine=_machine(load_before),
+        server=server,
+        server_peak_rss_mib=server_peak,
+        versions=versions,
+        cache=tree_stats(cache, source),
+        skipped=skipped,
+        source_changed_by=changed_by,
+        summaries=summarize(results),
+        results=results,
+    )
+
+
+def _print_outcome(outcome: Outcome) -> None:
+    server = outcome.server
+    print(render_cache_line(outcome.cache))
+    print(
+        f"server: {server.name} {server.version}, "
+        f"peak RSS {outcome.server_peak_rss_mib:.0f} MiB"
+    )
+    print(render_table(outcome.summaries))
+    print(render_restore_details(outcome.summaries))
+    _warn_if_busy(outcome.machine.load_before)
+
+
+def _machine(load_before: float) -> Machine:
+    return Machine(
+        cpus=os.cpu_count() or 0,
+        platform=platform.platform(),
+        load_before=load_before,
+        load_after=_load_average(),
+    )
 
 
 def _keep_logs(scratch: Path, server: Server, dest: Path) -> None:
@@ -444,6 +488,5 @@ def _say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def _now(compact: bool = False) -> str:
-    stamp = datetime.datetime.now(datetime.timezone.utc)
-    return stamp.strftime("%Y%m%dT%H%M%SZ" if compact else "%Y-%m-%dT%H:%M:%SZ")
+def _now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")

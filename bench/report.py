@@ -48,10 +48,7 @@ class Summary:
     peak_rss_mib: float
     bucket: PrefixUsage | None  # from the last repeat
     restore: RestoreCheck | None  # from the last repeat
-
-    @property
-    def server_bound(self) -> bool:
-        return self.server_cpu_s >= SERVER_BOUND_SHARE * self.wall_s
+    server_bound: bool  # the server's CPU time came close to the wall time
 
 
 def summarize(results: Sequence[PhaseResult]) -> list[Summary]:
@@ -62,16 +59,19 @@ def summarize(results: Sequence[PhaseResult]) -> list[Summary]:
 
 def _summary(client: str, phase: str, results: Sequence[PhaseResult]) -> Summary:
     runs = [r for r in results if (r.client, r.phase) == (client, phase) and r.run.ok]
+    wall = statistics.median(r.run.wall_s for r in runs)
+    server_cpu = statistics.median(r.run.server_cpu_s for r in runs)
     return Summary(
         client=client,
         phase=phase,
         runs=len(runs),
-        wall_s=statistics.median(r.run.wall_s for r in runs),
+        wall_s=wall,
         cpu_s=statistics.median(r.run.cpu_s for r in runs),
-        server_cpu_s=statistics.median(r.run.server_cpu_s for r in runs),
+        server_cpu_s=server_cpu,
         peak_rss_mib=statistics.median(r.run.peak_rss_mib for r in runs),
         bucket=runs[-1].bucket,
         restore=runs[-1].restore,
+        server_bound=server_cpu >= SERVER_BOUND_SHARE * wall,
     )
 
 
@@ -143,7 +143,7 @@ def render_cache_line(stats: TreeStats) -> str:
     )
 
 
-def write_json(folder: Path, name: str, payload: dict[str, object]) -> Path:
+def write_json(folder: Path, name: str, payload: object) -> Path:
     """Write ``payload`` (dataclasses allowed) to ``folder/name``; returns the path."""
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / name
@@ -152,8 +152,6 @@ def write_json(folder: Path, name: str, payload: dict[str, object]) -> Path:
 
 
 def _plain(value: object) -> object:
-    if isinstance(value, Summary):
-        return {**asdict(value), "server_bound": value.server_bound}
     if is_dataclass(value) and not isinstance(value, type):
         return asdict(value)
     return str(value)
