@@ -165,7 +165,7 @@ def pull(
         _filtered(m, selection)
         for m in view.manifests((w.repo, w.commit) for w in wanted)
     ]
-    copy_mode = _copy_mode(copy, root, dry_run)
+    copy_mode = _copy_mode(copy, root, dry_run, manifests)
     fetches, present = _plan(root, manifests, copy_mode)
     _check_space(root, fetches)
 
@@ -237,12 +237,22 @@ def _filtered(manifest: Manifest, selection: FileFilter) -> Manifest:
     )
 
 
-def _copy_mode(copy: bool | None, root: Path, dry_run: bool) -> bool:
+def _copy_mode(
+    copy: bool | None, root: Path, dry_run: bool, manifests: list[Manifest]
+) -> bool:
+    """Whether to write copies: as asked, else as the environment or folder needs.
+
+    Probing for links creates the cache folder, so the disk room for the linked
+    layout is checked first: a pull that cannot fit leaves no trace.
+    """
     if copy is not None:
         return copy
     if os.environ.get("HF_HUB_DISABLE_SYMLINKS", "").lower() in _TRUTHY:
         return True
-    if dry_run or cachewrite.symlinks_work(root):
+    if dry_run:
+        return False
+    _check_space(root, _plan(root, manifests, copy_mode=False)[0])
+    if cachewrite.symlinks_work(root):
         return False
     logger.warning(
         "%s cannot hold symlinks: writing copies into snapshots/ (pass --copy to"
