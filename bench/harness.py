@@ -189,6 +189,9 @@ def _run(options: Options, scratch: Path) -> int:
     _say(f"results written to {write_json(options.out, f'{name}.json', outcome)}")
     if options.keep_logs:
         _keep_logs(scratch, outcome.server, options.out / f"{name}-logs")
+    if not outcome.summaries:
+        _say("no client completed a phase")
+        return 1
     return 0
 
 

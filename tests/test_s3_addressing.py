@@ -8,6 +8,7 @@ answering it from the test (case O2).
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -70,3 +71,27 @@ def test_custom_endpoints_send_no_optional_checksums() -> None:
 
     assert not any(h.startswith("x-amz-checksum") for h in headers[0])
     assert "x-amz-sdk-checksum-algorithm" not in headers[0]
+
+
+def test_server_side_encryption_is_requested_when_asked(tmp_path: Path) -> None:
+    options = S3Options(
+        endpoint_url="http://minio.internal:9000", sse="aws:kms", sse_kms_key_id="key-1"
+    )
+    store = S3Store("models", "", options)
+    sent: list[dict[str, str]] = []
+
+    def answer(request: Any, **_: Any) -> AWSResponse:
+        sent.append({k.lower(): _text(v) for k, v in request.headers.items()})
+        return AWSResponse(request.url, 200, HTTPHeaders(), _EmptyBody())
+
+    store.client.meta.events.register("before-send.s3", answer)  # type: ignore[arg-type]
+    source = tmp_path / "blob"
+    source.write_bytes(b"content")
+    store.upload("blobs/x", source, 7, lambda _: None)
+
+    assert sent[0]["x-amz-server-side-encryption"] == "aws:kms"
+    assert sent[0]["x-amz-server-side-encryption-aws-kms-key-id"] == "key-1"
+
+
+def _text(value: str | bytes) -> str:
+    return value.decode() if isinstance(value, bytes) else value
