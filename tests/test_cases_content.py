@@ -215,3 +215,20 @@ def test_s1_no_token_ever_reaches_the_store(tmp_path: Path) -> None:
         for key in everything
         for name in ("token", "stored_tokens", "sandbox")
     )
+
+
+def test_s1_a_snapshot_folder_linked_outside_the_cache_is_not_read(
+    tmp_path: Path,
+) -> None:
+    hf_home = tmp_path / "hf_home"
+    tokens = make_token_files(hf_home)
+    repo = write_canonical_repo(hf_home / "hub", "acme/tiny", default_files())
+    os.symlink(hf_home, repo.path / "snapshots" / ("e" * 40))
+    store = FolderStore(tmp_path / "store")
+
+    result = push(store, hf_home)
+
+    everything = stored_bytes(store)
+    assert any(f.kind == "link-outside-cache" for f in result.findings)
+    for secret in tokens.secrets:
+        assert not any(secret.encode() in data for data in everything.values())

@@ -273,15 +273,16 @@ def _read_entry(
     repo: str,
     findings: list[Finding],
 ) -> CachedFile | None:
-    if not entry.is_symlink():
-        return _file(rel, None, entry)
-    blob = _blob_named_by_link(repo_dir, entry)
     content = Path(os.path.realpath(entry))
-    if blob is not None and not content.is_file():
-        content = Path(os.path.realpath(repo_dir / "blobs" / blob))
-    if blob is None or not content.is_file():
-        findings.append(_dangling(repo, entry, rel))
-        return None
+    blob = None
+    if entry.is_symlink():
+        blob = _blob_named_by_link(repo_dir, entry)
+        if blob is not None and not content.is_file():
+            content = Path(os.path.realpath(repo_dir / "blobs" / blob))
+        if blob is None or not content.is_file():
+            findings.append(_dangling(repo, entry, rel))
+            return None
+    # A folder of the snapshot may itself be a link: check where content really is.
     if not content.is_relative_to(os.path.realpath(root)):
         findings.append(_outside(repo, entry, rel, content))
         return None
