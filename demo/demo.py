@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import stat
 import subprocess
 import sys
 import time
@@ -54,6 +55,9 @@ STEPS = 7
 COMMAND_TIMEOUT_S = 600.0
 MiB = 1024 * 1024
 _KEPT_VARIABLES = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR")
+# The command lines of the transcript, relative to `demo/` where they run.
+STORE = ("--store", "work/store")
+HF_HOME = ("--cache-dir", "work/hf_home")
 
 
 class DemoFailure(Exception):
@@ -206,7 +210,7 @@ def disk_usage(folder: Path) -> Usage:
     for root, _, names in os.walk(folder):
         for name in names:
             info = os.lstat(os.path.join(root, name))
-            if not os.path.islink(os.path.join(root, name)):
+            if not stat.S_ISLNK(info.st_mode):
                 inodes[(info.st_dev, info.st_ino)] = info.st_size
     return Usage(len(inodes), sum(inodes.values()))
 
@@ -301,20 +305,16 @@ def describe_cache(paths: Paths) -> None:
 
 
 def push_twice(paths: Paths) -> None:
-    first = hubstash(
-        paths, "push", "--store", "work/store", "--cache-dir", "work/hf_home"
-    )
+    first = hubstash(paths, "push", *STORE, *HF_HOME)
     expect_cache(first, paths)
     say("again, with nothing changed:")
-    second = hubstash(
-        paths, "push", "--store", "work/store", "--cache-dir", "work/hf_home"
-    )
+    second = hubstash(paths, "push", *STORE, *HF_HOME)
     if "nothing to upload" not in second:
         raise DemoFailure("the second push did not say 'nothing to upload'")
 
 
 def show_store(paths: Paths) -> None:
-    hubstash(paths, "ls", "--store", "work/store")
+    hubstash(paths, "ls", *STORE)
     compare_sizes(paths)
     check_no_token(paths.store)
 
@@ -323,7 +323,7 @@ def compare_sizes(paths: Paths) -> None:
     cache = disk_usage(paths.hub_cache)
     store = disk_usage(paths.store)
     synced = followed_usage(paths.hf_home)
-    say(f"cache on disk: {cache.files} files, {size(cache.nbytes)} (each inode once)")
+    say(f"cache on disk: {cache.files} files, {size(cache.nbytes)}, links not followed")
     say(f"store on disk: {store.files} files, {size(store.nbytes)}")
     say(
         f"`aws s3 sync {shown(paths.hf_home)}` would upload {synced.files} files,"
@@ -347,11 +347,9 @@ def wipe_and_pull(paths: Paths, hub: FakeHub) -> None:
     hub.stop()
     say(f"test Hub stopped after {served} requests: nothing can serve the model now")
 
-    pulled = hubstash(
-        paths, "pull", "--store", "work/store", "--cache-dir", "work/hf_home"
-    )
+    pulled = hubstash(paths, "pull", *STORE, *HF_HOME)
     expect_cache(pulled, paths)
-    hubstash(paths, "verify", "--cache-dir", "work/hf_home")
+    hubstash(paths, "verify", *HF_HOME)
     expect_identical(pushed, paths)
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from hubstash import ExitCode, pull, push, verify
+from hubstash import ExitCode, UnsafeStoreContent, pull, push, verify
 from hubstash.stores import FolderStore
 from tests.support.caches import (
     MODEL_ID,
@@ -232,3 +232,22 @@ def test_s1_a_snapshot_folder_linked_outside_the_cache_is_not_read(
     assert any(f.kind == "link-outside-cache" for f in result.findings)
     for secret in tokens.secrets:
         assert not any(secret.encode() in data for data in everything.values())
+
+
+def test_pull_never_writes_through_a_cache_folder_linked_elsewhere(
+    tmp_path: Path,
+) -> None:
+    repo = write_canonical_repo(tmp_path / "hub", "acme/tiny", default_files())
+    store = FolderStore(tmp_path / "store")
+    push(store, tmp_path / "hub")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    snapshots = tmp_path / "restored" / repo.folder / "snapshots"
+    snapshots.mkdir(parents=True)
+    os.symlink(outside, snapshots / repo.commit)
+
+    with pytest.raises(UnsafeStoreContent):
+        pull(store, tmp_path / "restored", copy=True)
+    pull(store, tmp_path / "linked")
+
+    assert list(outside.iterdir()) == []

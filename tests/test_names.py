@@ -73,3 +73,21 @@ def test_cache_dir_pointing_at_hf_home_means_its_hub_folder(tmp_path: Path) -> N
 
     assert location.path == tmp_path / "hub"
     assert "HF_HOME" in location.reason
+
+
+def test_an_hf_home_whose_cache_was_wiped_still_means_its_hub_folder(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "token").write_text("hf_FAKE")
+
+    location = resolve_cache_dir(tmp_path, {})
+
+    assert location.path == tmp_path / "hub"
+
+
+def test_a_cache_folder_is_used_as_it_is(tmp_path: Path) -> None:
+    (tmp_path / "models--acme--tiny").mkdir()
+    (tmp_path / "CACHEDIR.TAG").write_text("Signature")
+
+    assert resolve_cache_dir(tmp_path, {}).path == tmp_path
+    assert resolve_cache_dir(tmp_path / "new", {}).path == tmp_path / "new"

@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from hubstash.repos import RepoId
+
 logger = logging.getLogger(__name__)
 
 
@@ -54,10 +56,28 @@ def resolve_cache_dir(
 
 
 def _explicit(path: Path) -> CacheLocation:
-    if (path / "hub").is_dir():
-        logger.debug("%s holds hub/: using %s as the cache", path, path / "hub")
-        return CacheLocation(path / "hub", "--cache-dir (an HF_HOME: its hub/)")
+    if is_hf_home(path):
+        logger.debug("%s is an HF_HOME: using %s as the cache", path, path / "hub")
+        return CacheLocation(path / "hub", "--cache-dir is an HF_HOME, so its hub/")
     return CacheLocation(path, "--cache-dir")
+
+
+# What the client keeps in HF_HOME beside the cache; never inside a cache.
+_HF_HOME_ENTRIES = ("hub", "token", "stored_tokens", "xet", "assets", "sandbox")
+
+
+def is_hf_home(path: Path) -> bool:
+    """Whether a folder is an ``HF_HOME`` rather than a Hub cache.
+
+    It is when it holds what the client keeps beside the cache (``hub/``, a token,
+    ``xet/``...) and no repo folders. This holds even after ``hub/`` was wiped, so
+    a restore lands where the client will look, never beside a token.
+    """
+    if not path.is_dir():
+        return False
+    names = {entry.name for entry in path.iterdir()}
+    holds_repos = any(RepoId.from_folder(name) is not None for name in names)
+    return not holds_repos and any(name in names for name in _HF_HOME_ENTRIES)
 
 
 def _expand(value: str, env: Mapping[str, str]) -> Path:

@@ -108,21 +108,22 @@ def touch_empty(path: Path) -> None:
         path.touch(mode=file_mode())
 
 
-def inside(base: Path, rel: str) -> Path:
-    """``base / rel``, refusing anything that would land outside ``base``.
+def inside(root: Path, base: Path, rel: str) -> Path:
+    """``base / rel``, refusing anything that would land outside the cache ``root``.
 
     Manifest paths are validated when read; this also guards against folders of
     the local cache that are links to elsewhere.
 
     Raises:
-        UnsafeStoreContent: the resolved path leaves ``base``.
+        UnsafeStoreContent: the resolved path leaves ``root``.
     """
     path = base / rel
-    real_base = os.path.realpath(base)
+    real_root = os.path.realpath(root)
     real_parent = os.path.realpath(path.parent)
-    if not (real_parent == real_base or real_parent.startswith(real_base + os.sep)):
+    if not (real_parent == real_root or real_parent.startswith(real_root + os.sep)):
         raise UnsafeStoreContent(
-            f"refusing to write {path}: it resolves outside {base}", path=str(path)
+            f"refusing to write {path}: it resolves outside the cache {root}",
+            path=str(path),
         )
     return path
 

@@ -170,7 +170,7 @@ def pull(
     _check_space(root, fetches)
 
     findings: list[Finding] = []
-    refs_written = 0
+    refs_written = sum(len(_stale_refs(root, w)) for w in wanted)
     if not dry_run:
         failed = _fetch_all(store, root, fetches, jobs, progress, findings)
         refs_written = _finish(
@@ -289,9 +289,9 @@ def _target(
     repo_dir: Path, snapshot: Path, entry: FileEntry, copy_mode: bool
 ) -> _Target:
     if copy_mode:
-        dest = cachewrite.inside(snapshot, entry.path)
+        dest = cachewrite.inside(repo_dir.parent, snapshot, entry.path)
     else:
-        dest = repo_dir / "blobs" / entry.blob
+        dest = cachewrite.inside(repo_dir.parent, repo_dir / "blobs", entry.blob)
     return _Target(repo_dir, entry.blob, dest, entry.mtime_ns)
 
 
@@ -485,14 +485,16 @@ def _materialize(
             _link(repo_dir, snapshot, entry)
     for path in manifest.no_exist:
         cachewrite.touch_empty(
-            cachewrite.inside(repo_dir / ".no_exist" / manifest.commit, path)
+            cachewrite.inside(
+                repo_dir.parent, repo_dir / ".no_exist" / manifest.commit, path
+            )
         )
     if manifest.tree is not None:
         _write_tree(view, repo_dir, manifest)
 
 
 def _link(repo_dir: Path, snapshot: Path, entry: FileEntry) -> None:
-    link = cachewrite.inside(snapshot, entry.path)
+    link = cachewrite.inside(repo_dir.parent, snapshot, entry.path)
     if not link.is_symlink() and _has(link, entry.size):
         return  # a plain copy from the no-symlink layout serves the client as well
     blob = repo_dir / "blobs" / entry.blob
@@ -510,18 +512,34 @@ def _write_tree(view: StoreView, repo_dir: Path, manifest: Manifest) -> None:
             expected=manifest.tree.sha256,
         )
     # The client creates tree listings with mkstemp, hence 0600.
-    cachewrite.write_small(repo_dir / "trees" / f"{manifest.commit}.json", data, 0o600)
+    tree = cachewrite.inside(
+        repo_dir.parent, repo_dir / "trees", f"{manifest.commit}.json"
+    )
+    cachewrite.write_small(tree, data, 0o600)
 
 
 def _write_refs(repo_dir: Path, want: _Wanted) -> int:
-    written = 0
-    for name in want.refs:
-        path = cachewrite.inside(repo_dir / "refs", name)
-        if cachewrite.write_small(
+    stale = _stale_refs(repo_dir.parent, want)
+    for name in stale:
+        path = cachewrite.inside(repo_dir.parent, repo_dir / "refs", name)
+        cachewrite.write_small(
             path, want.commit.encode("ascii"), cachewrite.file_mode()
-        ):
-            written += 1
-    return written
+        )
+    return len(stale)
+
+
+def _stale_refs(root: Path, want: _Wanted) -> list[str]:
+    """The refs of ``want`` that the cache lacks or points elsewhere."""
+    refs = root / want.repo.folder / "refs"
+    expected = want.commit.encode("ascii")
+    return [name for name in want.refs if not _holds(refs / name, expected)]
+
+
+def _holds(path: Path, data: bytes) -> bool:
+    try:
+        return path.read_bytes() == data
+    except OSError:
+        return False
 
 
 def _not_restored(

@@ -40,9 +40,9 @@ class PushResult:
         repos: repos pushed.
         revisions: revisions pushed.
         files: snapshot files recorded in manifests.
-        uploaded_files: blobs uploaded (each distinct content once).
-        uploaded_bytes: bytes uploaded.
-        present_files: blobs skipped because the store already had them.
+        uploaded_files: distinct file contents uploaded (each once).
+        uploaded_bytes: their bytes.
+        present_files: distinct file contents the store already had.
         present_bytes: their bytes.
         manifests_written: manifest pieces written.
         refs_written: refs created or moved.
@@ -140,8 +140,9 @@ def push(
     digests = _hash_contents(uses, scan, stored, jobs, progress, findings)
     entries = _entries(uses, digests, findings)
     trees = _trees(scan, digests)
-    wanted = _contents(entries, trees)
-    uploads = _uploads(wanted, digests, stored)
+    files = {e.sha256: e.size for es in entries.values() for e in es}
+    listings = {t.sha256: t.size for t in trees.values()}
+    uploads = _uploads({**listings, **files}, digests, stored)
 
     if not dry_run:
         _upload_all(store, uploads, jobs, progress)
@@ -149,7 +150,9 @@ def push(
     written = _write_manifests(view, manifests, dry_run, has_marker)
     pushed = {(m.repo, m.commit) for m in manifests}
     refs = _push_refs(view, scan, pushed, force_refs, dry_run, findings)
-    present = [size for sha, size in wanted.items() if stored.get(sha) == size]
+    # Counts are of file contents; tree listings travel like manifests, uncounted.
+    uploaded = [u.size for u in uploads if u.sha256 in files]
+    present = [size for sha, size in files.items() if stored.get(sha) == size]
 
     return PushResult(
         cache_dir=location.path,
@@ -157,8 +160,8 @@ def push(
         repos=len({m.repo for m in manifests}),
         revisions=len(manifests),
         files=sum(len(m.files) for m in manifests),
-        uploaded_files=len(uploads),
-        uploaded_bytes=sum(u.size for u in uploads),
+        uploaded_files=len(uploaded),
+        uploaded_bytes=sum(uploaded),
         present_files=len(present),
         present_bytes=sum(present),
         manifests_written=written,
@@ -300,16 +303,6 @@ def _trees(
             if found is not None:
                 trees[(repo.repo, commit)] = TreeListing(found.sha256, found.size)
     return trees
-
-
-def _contents(
-    entries: dict[tuple[RepoId, str], list[FileEntry]],
-    trees: dict[tuple[RepoId, str], TreeListing],
-) -> dict[str, int]:
-    """Every distinct content the manifests will name: SHA-256 to size."""
-    wanted = {e.sha256: e.size for es in entries.values() for e in es}
-    wanted.update({t.sha256: t.size for t in trees.values()})
-    return wanted
 
 
 def _uploads(
