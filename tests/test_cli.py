@@ -102,6 +102,7 @@ def test_dry_run_pull_says_what_would_move_and_writes_nothing(
     assert result.out.startswith(
         "would restore 1 repo, 1 revision, 3 files: would download 3 blobs"
     )
+    assert "1 ref [" in result.out
     assert not (tmp_path / "r").exists()
 
 
