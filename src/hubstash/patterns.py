@@ -37,3 +37,6 @@ class FileFilter:
 
 def _normalise(patterns: Sequence[str]) -> tuple[str, ...]:
     return tuple(p + "*" if p.endswith("/") else p for p in patterns)
+
+
+EVERYTHING = FileFilter()

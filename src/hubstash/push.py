@@ -9,17 +9,17 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from hubstash import layout
-from hubstash.cache import CachedFile, CachedRepo, CacheScan, scan_cache
+from hubstash.cache import CacheScan, scan_cache
 from hubstash.cache_location import resolve_cache_dir
+from hubstash.cachecontent import read_content
 from hubstash.errors import ExitCode, HubstashError
 from hubstash.findings import Finding, Severity, exit_code_for
-from hubstash.hashing import Digests, hash_file, is_sha256_name, name_matches
-from hubstash.manifest import FileEntry, Manifest, TreeListing
+from hubstash.manifest import Manifest
 from hubstash.patterns import FileFilter
 from hubstash.progress import SILENT, Progress
 from hubstash.repos import RepoId, RepoSpec, parse_repo_spec
@@ -76,15 +76,6 @@ class PushResult:
 
 
 @dataclass(frozen=True)
-class _Use:
-    """One snapshot file of one revision, as found in the cache."""
-
-    repo: CachedRepo
-    commit: str
-    file: CachedFile
-
-
-@dataclass(frozen=True)
 class _Upload:
     sha256: str
     source: Path
@@ -135,18 +126,18 @@ def push(
     view = StoreView(store, jobs)
     has_marker = view.check_format(create=not dry_run)
 
-    uses = _collect(scan, FileFilter.of(include, exclude))
     stored = view.blob_sizes() if has_marker else {}
-    digests = _hash_contents(uses, scan, stored, jobs, progress, findings)
-    entries = _entries(uses, digests, findings)
-    trees = _trees(scan, digests)
-    files = {e.sha256: e.size for es in entries.values() for e in es}
-    listings = {t.sha256: t.size for t in trees.values()}
-    uploads = _uploads({**listings, **files}, digests, stored)
+    selection = FileFilter.of(include, exclude)
+    content = read_content(
+        scan, selection, trusted=stored, jobs=jobs, progress=progress
+    )
+    findings += content.findings
+    files = content.file_sizes
+    uploads = _uploads({**content.listing_sizes, **files}, content.sources, stored)
 
     if not dry_run:
         _upload_all(store, uploads, jobs, progress)
-    manifests = _manifests(scan, entries, trees)
+    manifests = list(content.manifests)
     written = _write_manifests(view, manifests, dry_run, has_marker)
     pushed = {(m.repo, m.commit) for m in manifests}
     refs = _push_refs(view, scan, pushed, force_refs, dry_run, findings)
@@ -176,141 +167,11 @@ def _spec(repo: str | RepoSpec) -> RepoSpec:
     return repo if isinstance(repo, RepoSpec) else parse_repo_spec(repo)
 
 
-def _collect(scan: CacheScan, selection: FileFilter) -> list[_Use]:
-    return [
-        _Use(repo, commit, file)
-        for repo in scan.repos
-        for commit, revision in repo.revisions.items()
-        for file in revision.files
-        if selection.accepts(file.path)
-    ]
-
-
-def _hash_contents(
-    uses: list[_Use],
-    scan: CacheScan,
-    stored: dict[str, int],
-    jobs: int,
-    progress: Progress,
-    findings: list[Finding],
-) -> dict[Path, Digests]:
-    """Digests of every distinct content file: snapshot blobs and tree listings.
-
-    A 64-hex blob the store already holds at the same size is not read: its name is
-    its SHA-256, and it will not be uploaded.
-    """
-    names = {u.file.source: u.file.blob for u in uses}
-    for repo in scan.repos:
-        for revision in repo.revisions.values():
-            if revision.tree_file is not None:
-                names[revision.tree_file] = None
-    sizes = {u.file.source: u.file.size for u in uses}
-    known = {
-        source: Digests(sizes[source], name)
-        for source, name in names.items()
-        if name is not None
-        and is_sha256_name(name)
-        and stored.get(name) == sizes[source]
-    }
-    todo = [source for source in names if source not in known]
-
-    progress.start("hashing", len(todo), sum(sizes.get(s, 0) for s in todo))
-
-    def work(source: Path) -> Digests:
-        name = names[source]
-        try:
-            digests = hash_file(
-                source, git_sha1=name is None or not is_sha256_name(name)
-            )
-        except OSError as exc:
-            raise HubstashError(f"cannot read {source}: {exc.strerror}") from exc
-        progress.advance(digests.size)
-        progress.file_done()
-        return digests
-
-    for source, result in run_all(todo, work, jobs):
-        if isinstance(result, HubstashError):
-            findings.append(
-                Finding("unreadable", "", str(source), str(result), Severity.FAILURE)
-            )
-        else:
-            known[source] = result
-    progress.finish()
-    return known
-
-
-def _entries(
-    uses: list[_Use], digests: dict[Path, Digests], findings: list[Finding]
-) -> dict[tuple[RepoId, str], list[FileEntry]]:
-    """Manifest entries of every revision, leaving out content that fails its name."""
-    entries: dict[tuple[RepoId, str], list[FileEntry]] = {}
-    for use in uses:
-        found = digests.get(use.file.source)
-        if found is None:
-            continue
-        name = _blob_name(use, found)
-        if name is None or not name_matches(name, found):
-            findings.append(_corrupt(use, name, found))
-            continue
-        entry = FileEntry(
-            use.file.path, name, found.size, found.sha256, use.file.mtime_ns
-        )
-        entries.setdefault((use.repo.repo, use.commit), []).append(entry)
-    return entries
-
-
-def _blob_name(use: _Use, digests: Digests) -> str | None:
-    """The blob name a file has, or should have when the snapshot holds a plain file.
-
-    A plain file (the no-symlink layout) takes its name from the revision's tree
-    listing; else from a blob of the repo with the same content (layout with both);
-    else its SHA-256.
-    """
-    if use.file.blob is not None:
-        return use.file.blob
-    listed = use.repo.tree_names(use.commit).get(use.file.path)
-    if listed is not None:
-        return listed
-    for candidate in (digests.sha256, digests.git_sha1):
-        if candidate and use.repo.blob_path(candidate).is_file():
-            return candidate
-    return digests.sha256
-
-
-def _corrupt(use: _Use, name: str | None, digests: Digests) -> Finding:
-    actual = (
-        digests.sha256 if name is None or is_sha256_name(name) else digests.git_sha1
-    )
-    return Finding(
-        "corrupt-blob",
-        str(use.repo.repo),
-        use.file.path,
-        f"{use.file.path} (blob {name}) does not match its name: content hashes to"
-        f" {actual}; not pushed",
-        Severity.INTEGRITY,
-        expected=name or "",
-        actual=actual or "",
-    )
-
-
-def _trees(
-    scan: CacheScan, digests: dict[Path, Digests]
-) -> dict[tuple[RepoId, str], TreeListing]:
-    trees: dict[tuple[RepoId, str], TreeListing] = {}
-    for repo in scan.repos:
-        for commit, revision in repo.revisions.items():
-            found = digests.get(revision.tree_file) if revision.tree_file else None
-            if found is not None:
-                trees[(repo.repo, commit)] = TreeListing(found.sha256, found.size)
-    return trees
-
-
 def _uploads(
-    wanted: dict[str, int], digests: dict[Path, Digests], stored: dict[str, int]
+    wanted: dict[str, int], sources: Mapping[str, Path], stored: dict[str, int]
 ) -> list[_Upload]:
-    by_hash = {d.sha256: source for source, d in digests.items()}
     return [
-        _Upload(sha256, by_hash[sha256], size)
+        _Upload(sha256, sources[sha256], size)
         for sha256, size in sorted(wanted.items())
         if stored.get(sha256) != size
     ]
@@ -333,24 +194,6 @@ def _upload_all(
             raise result
         logger.debug("uploaded %s (%d bytes)", upload.sha256, upload.size)
     progress.finish()
-
-
-def _manifests(
-    scan: CacheScan,
-    entries: dict[tuple[RepoId, str], list[FileEntry]],
-    trees: dict[tuple[RepoId, str], TreeListing],
-) -> list[Manifest]:
-    manifests: dict[tuple[RepoId, str], Manifest] = {}
-    for repo in scan.repos:
-        for commit, revision in repo.revisions.items():
-            key = (repo.repo, commit)
-            files = tuple(sorted(entries.get(key, ())))
-            tree = trees.get(key)
-            if files or revision.no_exist or tree:
-                manifests[key] = Manifest(
-                    repo.repo, commit, files, revision.no_exist, tree
-                )
-    return list(manifests.values())
 
 
 def _write_manifests(
