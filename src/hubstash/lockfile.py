@@ -130,9 +130,8 @@ def _render_repo(locked: LockedRepo) -> str:
         f"exclude = {_list(locked.exclude)}\n",
     ]
     if locked.tree is not None:
-        out.append(
-            f"tree = {{ sha256 = {_s(locked.tree.sha256)}, size = {locked.tree.size} }}\n"
-        )
+        tree = locked.tree
+        out.append(f"tree = {{ sha256 = {_s(tree.sha256)}, size = {tree.size} }}\n")
     for entry in sorted(locked.files):
         out += [
             "\n[[repo.file]]\n",
