@@ -98,6 +98,10 @@ class AccessDenied(HubstashError, PermissionError):
     exit_code = ExitCode.DENIED
 
 
+class NoCredentials(AccessDenied):
+    """No credentials could be found at all (as opposed to wrong or denied ones)."""
+
+
 class StoreUnreachable(HubstashError, ConnectionError):
     """The store cannot be reached: endpoint, DNS, TLS, region or bucket."""
 

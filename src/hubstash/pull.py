@@ -30,6 +30,7 @@ from hubstash.errors import (
 )
 from hubstash.findings import Finding, Severity, exit_code_for
 from hubstash.hashing import is_sha256_name, name_matches
+from hubstash.lockfile import Lock
 from hubstash.manifest import FileEntry, Manifest
 from hubstash.patterns import FileFilter
 from hubstash.progress import SILENT, Progress
@@ -165,16 +166,73 @@ def pull(
         _filtered(m, selection)
         for m in view.manifests((w.repo, w.commit) for w in wanted)
     ]
-    copy_mode = _copy_mode(copy, root, dry_run, manifests)
+    options = _Options(copy, dry_run, jobs, progress)
+    return _restore(store, root, wanted, manifests, options, started)
+
+
+def pull_locked(
+    store: Store,
+    lock: Lock,
+    cache_dir: str | Path | None = None,
+    *,
+    copy: bool | None = None,
+    dry_run: bool = False,
+    jobs: int = DEFAULT_JOBS,
+    progress: Progress = SILENT,
+) -> PullResult:
+    """Restore exactly the files a lock names, each checked against the lock's hash.
+
+    Needs no listing and no manifest: blobs are fetched by the SHA-256 the lock
+    pins, and a blob whose bytes do not match is refused. When the cache already
+    holds everything, the store is not contacted at all (not even opened).
+
+    Raises:
+        NoCredentials: the store is needed and no credentials were found; nothing
+            was written.
+        LocalFilesystemError: not enough disk space (nothing was written).
+    """
+    started = time.monotonic()
+    root = resolve_cache_dir(cache_dir).path
+    wanted = [
+        _Wanted(r.repo, r.commit, () if r.revision == r.commit else (r.revision,))
+        for r in lock.repos
+    ]
+    manifests = [r.manifest() for r in lock.repos]
+    options = _Options(copy, dry_run, jobs, progress)
+    return _restore(store, root, wanted, manifests, options, started)
+
+
+@dataclass(frozen=True)
+class _Options:
+    copy: bool | None
+    dry_run: bool
+    jobs: int
+    progress: Progress
+
+
+def _restore(
+    store: Store,
+    root: Path,
+    wanted: list[_Wanted],
+    manifests: list[Manifest],
+    options: _Options,
+    started: float,
+) -> PullResult:
+    """Bring the cache to hold these revisions; the common half of both pulls."""
+    copy_mode = _copy_mode(options.copy, root, options.dry_run, manifests)
     fetches, present = _plan(root, manifests, copy_mode)
     _check_space(root, fetches)
+    if fetches or _missing_listings(root, manifests):
+        store.require_credentials()
 
     findings: list[Finding] = []
     refs_written = sum(len(_stale_refs(root, w)) for w in wanted)
-    if not dry_run:
-        failed = _fetch_all(store, root, fetches, jobs, progress, findings)
+    if not options.dry_run:
+        failed = _fetch_all(
+            store, root, fetches, options.jobs, options.progress, findings
+        )
         refs_written = _finish(
-            view, root, wanted, manifests, failed, copy_mode, findings
+            store, root, wanted, manifests, failed, copy_mode, findings
         )
 
     return PullResult(
@@ -190,9 +248,26 @@ def pull(
         refs_written=refs_written,
         copy_mode=copy_mode,
         findings=tuple(findings),
-        dry_run=dry_run,
+        dry_run=options.dry_run,
         seconds=time.monotonic() - started,
     )
+
+
+def _missing_listings(root: Path, manifests: list[Manifest]) -> bool:
+    return any(
+        m.tree is not None and not _has_listing(root / m.repo.folder, m)
+        for m in manifests
+    )
+
+
+def _has_listing(repo_dir: Path, manifest: Manifest) -> bool:
+    assert manifest.tree is not None
+    path = repo_dir / "trees" / f"{manifest.commit}.json"
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return False
+    return hashlib.sha256(data).hexdigest() == manifest.tree.sha256
 
 
 def _spec(repo: str | RepoSpec) -> RepoSpec:
@@ -450,7 +525,7 @@ def _fetch_failed(fetch: _Fetch, error: HubstashError) -> Finding:
 
 
 def _finish(
-    view: StoreView,
+    store: Store,
     root: Path,
     wanted: list[_Wanted],
     manifests: list[Manifest],
@@ -466,7 +541,7 @@ def _finish(
             continue
         repo_dir = root / manifest.repo.folder
         try:
-            _materialize(view, repo_dir, manifest, copy_mode)
+            _materialize(store, repo_dir, manifest, copy_mode)
         except HubstashError as exc:
             findings.append(_not_restored(manifest, str(exc), exc.exit_code))
             continue
@@ -475,7 +550,7 @@ def _finish(
 
 
 def _materialize(
-    view: StoreView, repo_dir: Path, manifest: Manifest, copy_mode: bool
+    store: Store, repo_dir: Path, manifest: Manifest, copy_mode: bool
 ) -> None:
     snapshot = repo_dir / "snapshots" / manifest.commit
     snapshot.mkdir(parents=True, exist_ok=True)
@@ -490,7 +565,7 @@ def _materialize(
             )
         )
     if manifest.tree is not None:
-        _write_tree(view, repo_dir, manifest)
+        _write_tree(store, repo_dir, manifest)
 
 
 def _link(repo_dir: Path, snapshot: Path, entry: FileEntry) -> None:
@@ -501,9 +576,11 @@ def _link(repo_dir: Path, snapshot: Path, entry: FileEntry) -> None:
     cachewrite.write_link(link, cachewrite.relative_link(link, blob))
 
 
-def _write_tree(view: StoreView, repo_dir: Path, manifest: Manifest) -> None:
+def _write_tree(store: Store, repo_dir: Path, manifest: Manifest) -> None:
     assert manifest.tree is not None
-    data = view.store.read(layout.blob_key(manifest.tree.sha256))
+    if _has_listing(repo_dir, manifest):
+        return
+    data = store.read(layout.blob_key(manifest.tree.sha256))
     if hashlib.sha256(data).hexdigest() != manifest.tree.sha256:
         raise IntegrityError(
             f"the tree listing of {manifest.repo}@{manifest.commit[:12]} is damaged"

@@ -86,6 +86,9 @@ class Store(abc.ABC):
     def listing(self, prefix: str) -> Iterator[StoreObject]:
         """Every object whose key starts with ``prefix``."""
 
+    def require_credentials(self) -> None:  # noqa: B027 - most stores need none
+        """Raise ``NoCredentials`` when the store needs credentials and has none."""
+
     def describe(self) -> str:
         """Where requests go, for ``--debug``; never credentials."""
         return self.url

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import os
@@ -41,14 +42,39 @@ class S3Store(Store):
         self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
         self.options = options
         self.url = f"s3://{bucket}/{self.prefix}"
-        self.client = _make_client(options)
-        self._parts = ThreadPoolExecutor(
-            options.jobs, thread_name_prefix="hubstash-part"
-        )
-        logger.debug("store %s", self.describe())
+
+    # The SDK is loaded and the client made on first use: a pull that finds the
+    # cache complete never pays for either, nor sends a request.
+    @functools.cached_property
+    def _session(self) -> Any:
+        import boto3
+
+        try:
+            return boto3.session.Session(profile_name=self.options.profile)
+        except Exception as exc:
+            raise s3errors.translate(exc, action="connect", bucket=self.bucket) from exc
+
+    @functools.cached_property
+    def client(self) -> S3Client:
+        client = _make_client(self.options, self._session)
+        logger.debug("store %s", self._describe(client))
+        return client
+
+    @functools.cached_property
+    def _parts(self) -> ThreadPoolExecutor:
+        return ThreadPoolExecutor(self.options.jobs, thread_name_prefix="hubstash-part")
+
+    def require_credentials(self) -> None:
+        if self.options.no_sign_request:
+            return
+        if self._session.get_credentials() is None:
+            raise s3errors.no_credentials()
 
     def describe(self) -> str:
-        meta = self.client.meta
+        return self._describe(self.client)
+
+    def _describe(self, client: S3Client) -> str:
+        meta = client.meta
         return (
             f"{self.url} endpoint={meta.endpoint_url} region={meta.region_name}"
             f" addressing={self.options.effective_addressing}"
@@ -141,8 +167,10 @@ class S3Store(Store):
         return max(self.options.part_size, floor, math.ceil(size / MAX_PARTS))
 
     def close(self) -> None:
-        self._parts.shutdown(wait=True)
-        self.client.close()
+        if "_parts" in self.__dict__:
+            self._parts.shutdown(wait=True)
+        if "client" in self.__dict__:
+            self.client.close()
 
     def _multipart(
         self, key: str, path: Path, size: int, part_size: int, progress: ProgressFn
@@ -245,8 +273,7 @@ def parse_s3_url(url: str) -> tuple[str, str]:
     return bucket, prefix
 
 
-def _make_client(options: S3Options) -> S3Client:
-    import boto3
+def _make_client(options: S3Options, session: Any) -> S3Client:
     from botocore import UNSIGNED
     from botocore.config import Config
     from botocore.exceptions import BotoCoreError
@@ -265,11 +292,10 @@ def _make_client(options: S3Options) -> S3Client:
         response_checksum_validation="when_required" if custom else "when_supported",
     )
     try:
-        session = boto3.session.Session(profile_name=options.profile)
         region = (
             options.region or session.region_name or ("us-east-1" if custom else None)
         )
-        return session.client(
+        client: S3Client = session.client(
             "s3",
             endpoint_url=options.endpoint_url,
             region_name=region,
@@ -278,3 +304,4 @@ def _make_client(options: S3Options) -> S3Client:
         )
     except BotoCoreError as exc:
         raise s3errors.translate(exc, action="connect", bucket="?") from exc
+    return client

@@ -6,15 +6,19 @@ bucket, what was being done, and for denials the IAM action that is missing.
 
 from __future__ import annotations
 
-from botocore import exceptions as bx
+from typing import TYPE_CHECKING
 
 from hubstash.errors import (
     AccessDenied,
     HubstashError,
+    NoCredentials,
     NotFound,
     StoreUnreachable,
     UsageError,
 )
+
+if TYPE_CHECKING:
+    from botocore.exceptions import ClientError
 
 _CREDENTIALS_HINT = (
     "set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or pass"
@@ -34,11 +38,14 @@ def translate(
     exc: Exception, *, action: str, bucket: str, key: str = ""
 ) -> HubstashError:
     """A hubstash error for a botocore failure of ``action`` (e.g. ``s3:GetObject``)."""
+    # Imported here so that reading a store's options never loads the SDK.
+    from botocore import exceptions as bx
+
     where = f"s3://{bucket}/{key}" if key else f"s3://{bucket}"
     if isinstance(exc, bx.ClientError):
         return _client_error(exc, action, bucket, where)
     if isinstance(exc, bx.NoCredentialsError | bx.PartialCredentialsError):
-        return AccessDenied("no AWS credentials found", hint=_CREDENTIALS_HINT)
+        return no_credentials()
     if isinstance(exc, bx.CredentialRetrievalError):
         return AccessDenied(f"AWS credentials could not be loaded: {exc}")
     if isinstance(exc, bx.ProfileNotFound):
@@ -58,8 +65,12 @@ def translate(
     return HubstashError(f"{action} on {where} failed: {exc}")
 
 
+def no_credentials() -> NoCredentials:
+    return NoCredentials("no AWS credentials found", hint=_CREDENTIALS_HINT)
+
+
 def _client_error(
-    exc: bx.ClientError, action: str, bucket: str, where: str
+    exc: ClientError, action: str, bucket: str, where: str
 ) -> HubstashError:
     error = exc.response.get("Error", {})
     code = str(error.get("Code", ""))
