@@ -168,7 +168,7 @@ def test_no_store_is_a_usage_error(
     result = cli("pull", "--cache-dir", str(cache))
 
     assert result.code == 2
-    assert "pass --store URL or set HUBSTASH_STORE" in result.err
+    assert "pass --store URL, set HUBSTASH_STORE" in result.err
 
 
 @pytest.mark.parametrize(

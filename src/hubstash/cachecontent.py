@@ -50,6 +50,7 @@ def read_content(
     scan: CacheScan,
     selection: FileFilter = EVERYTHING,
     *,
+    per_repo: Mapping[RepoId, FileFilter] | None = None,
     trusted: Mapping[str, int] | None = None,
     jobs: int = DEFAULT_JOBS,
     progress: Progress = SILENT,
@@ -59,13 +60,14 @@ def read_content(
     Args:
         scan: the repos and revisions to read.
         selection: which snapshot paths to take.
+        per_repo: further selections for some repos.
         trusted: SHA-256 to size of contents known good elsewhere (the store holds
             them): a 64-hex blob of that name and size is not read again.
         jobs: concurrent hashes.
         progress: receives progress.
     """
     findings: list[Finding] = []
-    uses = _collect(scan, selection)
+    uses = _collect(scan, selection, per_repo or {})
     digests = _hash_contents(uses, scan, dict(trusted or {}), jobs, progress, findings)
     entries = _entries(uses, digests, findings)
     trees = _trees(scan, digests)
@@ -83,13 +85,16 @@ class _Use:
     file: CachedFile
 
 
-def _collect(scan: CacheScan, selection: FileFilter) -> list[_Use]:
+def _collect(
+    scan: CacheScan, selection: FileFilter, per_repo: Mapping[RepoId, FileFilter]
+) -> list[_Use]:
     return [
         _Use(repo, commit, file)
         for repo in scan.repos
         for commit, revision in repo.revisions.items()
         for file in revision.files
         if selection.accepts(file.path)
+        and per_repo.get(repo.repo, EVERYTHING).accepts(file.path)
     ]
 
 

@@ -15,7 +15,7 @@ import logging
 import os
 import shutil
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -32,7 +32,7 @@ from hubstash.findings import Finding, Severity, exit_code_for
 from hubstash.hashing import is_sha256_name, name_matches
 from hubstash.lockfile import Lock
 from hubstash.manifest import FileEntry, Manifest
-from hubstash.patterns import FileFilter
+from hubstash.patterns import EVERYTHING, FileFilter
 from hubstash.progress import SILENT, Progress
 from hubstash.repos import RepoId, RepoSpec, parse_repo_spec
 from hubstash.stores import Store
@@ -125,6 +125,7 @@ def pull(
     exclude: Sequence[str] = (),
     copy: bool | None = None,
     dry_run: bool = False,
+    selections: Mapping[RepoId, FileFilter] | None = None,
     jobs: int = DEFAULT_JOBS,
     progress: Progress = SILENT,
 ) -> PullResult:
@@ -147,6 +148,7 @@ def pull(
             client's layout where links are unavailable. None: copies when
             ``HF_HUB_DISABLE_SYMLINKS`` is set or the folder cannot hold links.
         dry_run: plan and report, write nothing.
+        selections: further include/exclude patterns for some repos.
         jobs: concurrent downloads.
         progress: receives progress.
 
@@ -162,8 +164,9 @@ def pull(
 
     wanted = _wanted(view, [_spec(r) for r in repos])
     selection = FileFilter.of(include, exclude)
+    extra = selections or {}
     manifests = [
-        _filtered(m, selection)
+        _filtered(_filtered(m, selection), extra.get(m.repo, EVERYTHING))
         for m in view.manifests((w.repo, w.commit) for w in wanted)
     ]
     options = _Options(copy, dry_run, jobs, progress)

@@ -91,6 +91,7 @@ def push(
     exclude: Sequence[str] = (),
     dry_run: bool = False,
     force_refs: bool = False,
+    selections: Mapping[RepoId, FileFilter] | None = None,
     jobs: int = DEFAULT_JOBS,
     progress: Progress = SILENT,
 ) -> PushResult:
@@ -112,6 +113,7 @@ def push(
         exclude: no files matching these patterns.
         dry_run: plan and report, write nothing.
         force_refs: move refs the store has to the cache's commits.
+        selections: further include/exclude patterns for some repos.
         jobs: concurrent hashes and transfers.
         progress: receives progress.
 
@@ -129,7 +131,12 @@ def push(
     stored = view.blob_sizes() if has_marker else {}
     selection = FileFilter.of(include, exclude)
     content = read_content(
-        scan, selection, trusted=stored, jobs=jobs, progress=progress
+        scan,
+        selection,
+        per_repo=selections,
+        trusted=stored,
+        jobs=jobs,
+        progress=progress,
     )
     findings += content.findings
     files = content.file_sizes

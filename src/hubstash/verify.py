@@ -12,7 +12,8 @@ from hubstash.cache_location import resolve_cache_dir
 from hubstash.errors import ExitCode, HubstashError
 from hubstash.findings import Finding, Severity, exit_code_for
 from hubstash.hashing import Digests, hash_file, is_sha256_name, name_matches
-from hubstash.manifest import Manifest
+from hubstash.lockfile import Lock, LockedRepo
+from hubstash.manifest import FileEntry, Manifest
 from hubstash.progress import SILENT, Progress
 from hubstash.repos import RepoId, RepoSpec, parse_repo_spec
 from hubstash.stores import Store
@@ -225,3 +226,143 @@ def _missing_refs(
         for name, commit in sorted(refs.items())
         if local.get(name) != commit
     ]
+
+
+def verify_locked(
+    lock: Lock,
+    cache_dir: str | Path | None = None,
+    *,
+    strict: bool = False,
+    jobs: int = DEFAULT_JOBS,
+    progress: Progress = SILENT,
+) -> VerifyResult:
+    """Check, offline, that the cache holds exactly what the lock pins.
+
+    Every locked file must be in its snapshot with the locked size and SHA-256, and
+    each locked revision's ref must name the locked commit. With ``strict``, files
+    of those snapshots that the lock does not name are reported too. Missing files
+    give exit code 4, corrupt ones 3, extra ones 1.
+    """
+    started = time.monotonic()
+    root = resolve_cache_dir(cache_dir).path
+    findings: list[Finding] = []
+    checks: list[tuple[LockedRepo, FileEntry, Path]] = []
+    for locked in lock.repos:
+        snapshot = root / locked.repo.folder / "snapshots" / locked.commit
+        findings += _locked_ref(root, locked)
+        for entry in locked.files:
+            path = snapshot / entry.path
+            if not _is_file_of_size(path, entry.size):
+                findings.append(_missing(locked, entry))
+            else:
+                checks.append((locked, entry, path))
+        if strict:
+            findings += _extra_files(snapshot, locked)
+    hashed = _hash_locked(checks, jobs, progress, findings)
+    return VerifyResult(
+        cache_dir=root,
+        repos=len({r.repo for r in lock.repos}),
+        revisions=len(lock.repos),
+        files=sum(len(r.files) for r in lock.repos),
+        blobs_hashed=hashed,
+        bytes_hashed=sum(entry.size for _, entry, _ in checks),
+        findings=tuple(findings),
+        store=None,
+        seconds=time.monotonic() - started,
+    )
+
+
+def _is_file_of_size(path: Path, size: int) -> bool:
+    try:
+        return path.is_file() and path.stat().st_size == size
+    except OSError:
+        return False
+
+
+def _locked_ref(root: Path, locked: LockedRepo) -> list[Finding]:
+    if locked.revision == locked.commit:
+        return []
+    ref = root / locked.repo.folder / "refs" / locked.revision
+    try:
+        held = ref.read_bytes()
+    except OSError:
+        held = b""
+    if held == locked.commit.encode():
+        return []
+    return [
+        Finding(
+            "ref-differs",
+            str(locked.repo),
+            f"refs/{locked.revision}",
+            f"ref {locked.revision} should name {locked.commit[:12]} as locked; the"
+            f" cache has {held[:60]!r}",
+            Severity.INCOMPLETE,
+            expected=locked.commit,
+            actual=held.decode("ascii", "replace"),
+        )
+    ]
+
+
+def _missing(locked: LockedRepo, entry: FileEntry) -> Finding:
+    return Finding(
+        "missing",
+        str(locked.repo),
+        entry.path,
+        f"{entry.path} of {locked.revision} ({locked.commit[:12]}) is locked but not"
+        " in the cache (or has another size)",
+        Severity.INCOMPLETE,
+    )
+
+
+def _extra_files(snapshot: Path, locked: LockedRepo) -> list[Finding]:
+    named = {entry.path for entry in locked.files}
+    present = sorted(
+        p.relative_to(snapshot).as_posix()
+        for p in snapshot.rglob("*")
+        if not p.is_dir() or p.is_symlink()
+    )
+    return [
+        Finding(
+            "extra",
+            str(locked.repo),
+            path,
+            f"{path} is in the snapshot of {locked.commit[:12]} but not in the lock",
+            Severity.FAILURE,
+        )
+        for path in present
+        if path not in named
+    ]
+
+
+def _hash_locked(
+    checks: list[tuple[LockedRepo, FileEntry, Path]],
+    jobs: int,
+    progress: Progress,
+    findings: list[Finding],
+) -> int:
+    progress.start("verifying", len(checks), sum(e.size for _, e, _ in checks))
+
+    def work(check: tuple[LockedRepo, FileEntry, Path]) -> Digests:
+        try:
+            digests = hash_file(check[2], git_sha1=False)
+        except OSError as exc:
+            raise HubstashError(f"cannot read {check[2]}: {exc.strerror}") from exc
+        progress.advance(digests.size)
+        return digests
+
+    for (locked, entry, _), result in run_all(checks, work, jobs):
+        if isinstance(result, HubstashError) or result.sha256 != entry.sha256:
+            actual = "" if isinstance(result, HubstashError) else result.sha256
+            findings.append(
+                Finding(
+                    "corrupt",
+                    str(locked.repo),
+                    entry.path,
+                    f"{entry.path} does not match the lock: it hashes to {actual}",
+                    Severity.INTEGRITY,
+                    expected=entry.sha256,
+                    actual=actual,
+                )
+            )
+    progress.finish()
+    return len(checks)

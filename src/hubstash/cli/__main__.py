@@ -1,0 +1,5 @@
+import sys
+
+from hubstash.cli import main
+
+sys.exit(main())
