@@ -203,3 +203,40 @@ def test_l4_a_corrupt_shared_payload_is_refused(tmp_path: Path) -> None:
     corrupt = [f for f in result.findings if f.kind == "corrupt-blob"]
     assert [f.expected for f in corrupt] == [xet.blob_name]
     assert result.exit_code == ExitCode.INTEGRITY
+
+
+def test_l3_two_machines_with_different_layouts_of_one_revision_share_it(
+    tmp_path: Path,
+) -> None:
+    linked = write_canonical_repo(tmp_path / "a", "acme/shared", default_files())
+    copies = make_degraded(tmp_path / "b", "acme/shared")
+    assert copies.commit == linked.commit
+    store = FolderStore(tmp_path / "store")
+
+    first = push(store, tmp_path / "a")
+    second = push(store, tmp_path / "b")
+    again = push(store, tmp_path / "b")
+    pulled = pull(store, tmp_path / "restored")
+
+    assert [r.exit_code for r in (first, second, again, pulled)] == [0, 0, 0, 0]
+    assert again.changed_nothing
+    assert links_of(tmp_path / "restored", linked) == canonical_links(linked)
+
+
+def test_l3_a_piece_that_contradicts_the_store_is_never_written(tmp_path: Path) -> None:
+    honest = write_canonical_repo(tmp_path / "a", "acme/x", default_files())
+    other_files = [HubFile("config.json", b'{"other": true}\n'), *default_files()[1:]]
+    liar = write_canonical_repo(tmp_path / "b", "acme/x", other_files)
+    # The same commit, other bytes for one path: a store must never hold both.
+    (liar.path / "snapshots" / liar.commit).rename(
+        liar.path / "snapshots" / honest.commit
+    )
+    (liar.path / "refs" / "main").write_text(honest.commit)
+    store = FolderStore(tmp_path / "store")
+    push(store, tmp_path / "a")
+
+    result = push(store, tmp_path / "b")
+
+    assert [f.kind for f in result.findings] == ["manifest-conflict"]
+    assert result.exit_code == ExitCode.INTEGRITY
+    assert pull(store, tmp_path / "restored").exit_code == ExitCode.OK

@@ -45,9 +45,14 @@ class FileEntry:
     mtime_ns: int | None = None
 
     @property
-    def content(self) -> tuple[str, str, int, str]:
-        """What identifies the file, leaving out its modification time."""
-        return (self.path, self.blob, self.size, self.sha256)
+    def content(self) -> tuple[str, int, str]:
+        """What the file is: its path, size and SHA-256.
+
+        The blob name is left out: a machine whose snapshot holds plain files and
+        no tree listing can only name content by its SHA-256, while another names
+        the same bytes by their git SHA-1; both names are valid for those bytes.
+        """
+        return (self.path, self.size, self.sha256)
 
 
 @dataclass(frozen=True)
@@ -91,7 +96,8 @@ class Manifest:
         return (
             all(f.content in mine for f in other.files)
             and set(other.no_exist) <= set(self.no_exist)
-            and (other.tree is None or other.tree == self.tree)
+            # Any listing of a commit serves; another one adds nothing.
+            and (other.tree is None or self.tree is not None)
         )
 
     @property
@@ -126,7 +132,7 @@ def merge(pieces: Iterable[Manifest], *, source: str) -> Manifest:
         known = files.get(entry.path)
         if known is not None and known.content != entry.content:
             raise _unsafe(source, f"pieces disagree about {entry.path!r}")
-        if known is None or (entry.mtime_ns or 0) > (known.mtime_ns or 0):
+        if known is None or _preferred(entry) < _preferred(known):
             files[entry.path] = entry
     trees = sorted({p.tree for p in pieces if p.tree}, key=lambda t: t.sha256)
     no_exist = sorted({n for p in pieces for n in p.no_exist})
@@ -141,6 +147,15 @@ def merge(pieces: Iterable[Manifest], *, source: str) -> Manifest:
     )
     _check_layout(manifest, source)
     return manifest
+
+
+def _preferred(entry: FileEntry) -> tuple[bool, str, int]:
+    """Order of choice among pieces' entries for one file: smallest first.
+
+    A name that is not the content's SHA-256 wins (the SHA-256 may be only a
+    fallback for a snapshot of plain files); then the newest modification time.
+    """
+    return (entry.blob == entry.sha256, entry.blob, -(entry.mtime_ns or 0))
 
 
 def check_repo_path(path: str) -> str | None:

@@ -17,9 +17,9 @@ from hubstash import layout
 from hubstash.cache import CacheScan, scan_cache
 from hubstash.cache_location import resolve_cache_dir
 from hubstash.cachecontent import read_content
-from hubstash.errors import ExitCode, HubstashError
+from hubstash.errors import ExitCode, HubstashError, UnsafeStoreContent
 from hubstash.findings import Finding, Severity, exit_code_for
-from hubstash.manifest import Manifest
+from hubstash.manifest import Manifest, merge
 from hubstash.patterns import FileFilter
 from hubstash.progress import SILENT, Progress
 from hubstash.repos import RepoId, RepoSpec, parse_repo_spec
@@ -145,8 +145,7 @@ def push(
     if not dry_run:
         _upload_all(store, uploads, jobs, progress)
     manifests = list(content.manifests)
-    written = _write_manifests(view, manifests, dry_run, has_marker)
-    pushed = {(m.repo, m.commit) for m in manifests}
+    written, pushed = _write_manifests(view, manifests, dry_run, has_marker, findings)
     refs = _push_refs(view, scan, pushed, force_refs, dry_run, findings)
     # Counts are of file contents; tree listings travel like manifests, uncounted.
     uploaded = [u.size for u in uploads if u.sha256 in files]
@@ -156,7 +155,7 @@ def push(
         cache_dir=location.path,
         store=store.url,
         repos=len({m.repo for m in manifests}),
-        revisions=len(manifests),
+        revisions=len(pushed),
         files=sum(len(m.files) for m in manifests),
         uploaded_files=len(uploaded),
         uploaded_bytes=sum(uploaded),
@@ -204,29 +203,62 @@ def _upload_all(
 
 
 def _write_manifests(
-    view: StoreView, manifests: Iterable[Manifest], dry_run: bool, has_marker: bool
-) -> int:
+    view: StoreView,
+    manifests: Iterable[Manifest],
+    dry_run: bool,
+    has_marker: bool,
+    findings: list[Finding],
+) -> tuple[int, set[tuple[RepoId, str]]]:
+    """Write the pieces the store lacks; return how many, and the revisions stored.
+
+    A piece is written only when it merges with the pieces already stored, so a
+    push can never make a revision unreadable for others.
+    """
     index = view.index() if has_marker else {}
     written = 0
+    stored: set[tuple[RepoId, str]] = set()
     for manifest in manifests:
-        if _already_covered(view, index, manifest):
+        try:
+            needed = _needs_piece(view, index, manifest)
+        except UnsafeStoreContent as exc:
+            findings.append(_piece_refused(manifest, exc))
             continue
-        if not dry_run:
+        if needed and not dry_run:
             key = layout.manifest_key(
                 manifest.repo, manifest.commit, manifest.piece_name()
             )
             view.store.write(key, manifest.to_json())
-        written += 1
-    return written
+        written += needed
+        stored.add((manifest.repo, manifest.commit))
+    return written, stored
 
 
-def _already_covered(
+def _needs_piece(
     view: StoreView, index: dict[RepoId, layout.RepoIndex], manifest: Manifest
 ) -> bool:
+    """False when the stored pieces already say everything this one says.
+
+    Raises:
+        UnsafeStoreContent: the stored pieces, or this one with them, disagree.
+    """
     entry = index.get(manifest.repo)
     if entry is None or not entry.pieces.get(manifest.commit):
+        return True
+    existing = view.manifest(manifest.repo, manifest.commit)
+    if existing.covers(manifest):
         return False
-    return view.manifest(manifest.repo, manifest.commit).covers(manifest)
+    merge([existing, manifest], source=f"{manifest.repo}@{manifest.commit}")
+    return True
+
+
+def _piece_refused(manifest: Manifest, exc: UnsafeStoreContent) -> Finding:
+    return Finding(
+        "manifest-conflict",
+        str(manifest.repo),
+        manifest.commit,
+        f"revision {manifest.commit[:12]} not pushed: {exc.message}",
+        Severity.INTEGRITY,
+    )
 
 
 def _push_refs(
