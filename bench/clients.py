@@ -21,7 +21,8 @@ class Target:
     endpoint: str
     bucket: str
     cache: Path
-    jobs: int
+    jobs: int  # hubstash --jobs
+    s5cmd_workers: int | None  # s5cmd --numworkers; None keeps its default (256)
 
 
 @dataclass(frozen=True)
@@ -86,17 +87,16 @@ def _aws_base(exe: Path, t: Target) -> list[str]:
 
 
 def _s5cmd_push(exe: Path, t: Target) -> list[str]:
-    return [
-        *(str(exe), "--endpoint-url", t.endpoint),
-        *("sync", f"{t.cache}/", f"s3://{t.bucket}/s5cmd/"),
-    ]
+    return [*_s5cmd_base(exe, t), "sync", f"{t.cache}/", f"s3://{t.bucket}/s5cmd/"]
 
 
 def _s5cmd_pull(exe: Path, t: Target, dest: Path) -> list[str]:
-    return [
-        *(str(exe), "--endpoint-url", t.endpoint),
-        *("sync", f"s3://{t.bucket}/s5cmd/*", f"{dest}/"),
-    ]
+    return [*_s5cmd_base(exe, t), "sync", f"s3://{t.bucket}/s5cmd/*", f"{dest}/"]
+
+
+def _s5cmd_base(exe: Path, t: Target) -> list[str]:
+    workers = ["--numworkers", str(t.s5cmd_workers)] if t.s5cmd_workers else []
+    return [str(exe), "--endpoint-url", t.endpoint, *workers]
 
 
 def _s5cmd_binary(bin_dir: Path) -> Path:

@@ -67,6 +67,7 @@ class Options:
     repeat: int
     clients: tuple[str, ...]
     jobs: int
+    s5cmd_workers: int | None
     out: Path
     tmp_dir: Path | None
     keep_logs: bool
@@ -139,6 +140,13 @@ def parse_args(argv: Sequence[str]) -> Options:
     )
     parser.add_argument("--jobs", type=_positive, default=16, help="hubstash --jobs")
     parser.add_argument(
+        "--s5cmd-workers",
+        type=_positive,
+        default=None,
+        metavar="N",
+        help="s5cmd --numworkers (default: s5cmd's own, 256)",
+    )
+    parser.add_argument(
         "--hubstash",
         type=Path,
         default=None,
@@ -158,6 +166,7 @@ def parse_args(argv: Sequence[str]) -> Options:
         repeat=args.repeat,
         clients=args.clients,
         jobs=args.jobs,
+        s5cmd_workers=args.s5cmd_workers,
         out=args.out,
         tmp_dir=args.tmp_dir,
         keep_logs=args.keep_logs,
@@ -290,7 +299,9 @@ def _prepare(
         env=isolated_env(scratch, server.endpoint),
         server=server,
         s3=s3,
-        target=Target(server.endpoint, BUCKET, cache, options.jobs),
+        target=Target(
+            server.endpoint, BUCKET, cache, options.jobs, options.s5cmd_workers
+        ),
         source=source[0],
         hasher=source[1],
     )
@@ -367,6 +378,7 @@ def _measure(argv: list[str], bench: Bench, stem: Path) -> Measured:
             peak_rss_mib=0.0,
             rss_exact=True,
             server_cpu_s=0.0,
+            listen_drops=0,
             stderr_tail=f"cannot start: {error}",
         )
 
@@ -400,9 +412,11 @@ def _progress_line(result: PhaseResult) -> str:
     run = result.run
     status = "" if run.ok else f"  FAILED (exit {run.exit_code})"
     check = f"  {result.restore.verdict}" if result.restore else ""
+    drops = f"  {run.listen_drops} listen drops" if run.listen_drops else ""
     return (
         f"  {result.client:<9}{result.phase:<15}{run.wall_s:8.2f} s wall"
-        f"{run.cpu_s:8.2f} s cpu{run.server_cpu_s:8.2f} s server{check}{status}"
+        f"{run.cpu_s:8.2f} s cpu{run.server_cpu_s:8.2f} s server"
+        f"{drops}{check}{status}"
     )
 
 

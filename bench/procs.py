@@ -7,6 +7,11 @@ there: a child forked from this harness inherits the harness's RSS high-water ma
 small process whose own child starts clean, and its ``%M`` is used instead. The
 server's CPU comes from ``/proc/<pid>/stat`` read before and after. The client leads
 its own session, so it is stopped as a group.
+
+The kernel's count of connection attempts dropped on full listen queues is read
+around each command too: a server with a short backlog (localbucket listens with the
+socketserver default of 5) makes a client with many connections wait for SYN
+retransmits, seconds each, with neither side using any CPU.
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ class Measured:
     peak_rss_mib: float  # the largest resident set among them
     rss_exact: bool  # False: no GNU time, the figure includes the harness's RSS
     server_cpu_s: float
+    listen_drops: int  # system-wide TcpExt ListenDrops during the run
     stderr_tail: str  # last lines of stderr (else stdout), only when the run failed
 
     @property
@@ -62,7 +68,7 @@ def run_measured(
     rss_path = log_stem.with_suffix(".rss")
     timed = GNU_TIME.is_file()
     wrapped = [str(GNU_TIME), "-o", str(rss_path), "-f", "%M", *argv] if timed else argv
-    server_before = process_cpu_seconds(server_pid)
+    server_before, drops_before = process_cpu_seconds(server_pid), listen_drops()
     with out_path.open("wb") as out, err_path.open("wb") as err:
         started = time.perf_counter()
         proc = subprocess.Popen(
@@ -85,6 +91,7 @@ def run_measured(
         peak_rss_mib=_peak_rss_kib(rss_path, usage) / 1024,
         rss_exact=timed,
         server_cpu_s=process_cpu_seconds(server_pid) - server_before,
+        listen_drops=listen_drops() - drops_before,
         stderr_tail="" if exit_code == 0 else tail(err_path) or tail(out_path),
     )
 
@@ -96,6 +103,16 @@ def process_cpu_seconds(pid: int) -> float:
     fields = raw[raw.rindex(")") + 2 :].split()
     utime, stime = int(fields[11]), int(fields[12])
     return (utime + stime) / os.sysconf("SC_CLK_TCK")
+
+
+def listen_drops() -> int:
+    """Connection attempts the kernel dropped because a listen queue was full."""
+    lines = Path("/proc/net/netstat").read_text().splitlines()
+    for names, values in zip(lines[::2], lines[1::2], strict=False):
+        if names.startswith("TcpExt:"):
+            counters = dict(zip(names.split(), values.split(), strict=True))
+            return int(counters.get("ListenDrops", 0))
+    return 0
 
 
 def process_peak_rss_mib(pid: int) -> float:

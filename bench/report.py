@@ -46,6 +46,7 @@ class Summary:
     cpu_s: float
     server_cpu_s: float
     peak_rss_mib: float
+    listen_drops: int  # the most dropped connection attempts in one repeat
     bucket: PrefixUsage | None  # from the last repeat
     restore: RestoreCheck | None  # from the last repeat
     server_bound: bool  # the server's CPU time came close to the wall time
@@ -69,6 +70,7 @@ def _summary(client: str, phase: str, results: Sequence[PhaseResult]) -> Summary
         cpu_s=statistics.median(r.run.cpu_s for r in runs),
         server_cpu_s=server_cpu,
         peak_rss_mib=statistics.median(r.run.peak_rss_mib for r in runs),
+        listen_drops=max(r.run.listen_drops for r in runs),
         bucket=runs[-1].bucket,
         restore=runs[-1].restore,
         server_bound=server_cpu >= SERVER_BOUND_SHARE * wall,
@@ -80,8 +82,8 @@ def render_table(summaries: Sequence[Summary]) -> str:
     reference = {s.phase: s.wall_s for s in summaries if s.client == REFERENCE_CLIENT}
     header = (
         f"{'client':<9}{'phase':<15}{'wall s':>8}{'vs hub':>9}{'cpu s':>8}"
-        f"{'srv cpu s':>11}{'rss MiB':>9}{'bucket MB':>11}{'restored MB':>13}"
-        "  restore check"
+        f"{'srv cpu s':>11}{'rss MiB':>9}{'drops':>7}{'bucket MB':>11}"
+        f"{'restored MB':>13}  restore check"
     )
     rows = [_row(s, reference.get(s.phase)) for s in summaries]
     notes = _notes(summaries, reference)
@@ -94,10 +96,11 @@ def _row(s: Summary, reference_wall: float | None) -> str:
     bucket = f"{s.bucket.bytes / MB:.1f}" if s.bucket else ""
     restored = f"{s.restore.disk_bytes / MB:.1f}" if s.restore else ""
     check = s.restore.verdict if s.restore else ""
+    drops = str(s.listen_drops) if s.listen_drops else ""
     return (
         f"{s.client:<9}{s.phase:<15}{s.wall_s:>8.2f}{ratio:>9}{s.cpu_s:>8.2f}"
-        f"{s.server_cpu_s:>10.2f}{bound}{s.peak_rss_mib:>9.0f}{bucket:>11}"
-        f"{restored:>13}  {check}"
+        f"{s.server_cpu_s:>10.2f}{bound}{s.peak_rss_mib:>9.0f}{drops:>7}"
+        f"{bucket:>11}{restored:>13}  {check}"
     )
 
 
@@ -107,6 +110,12 @@ def _notes(summaries: Sequence[Summary], reference: dict[str, float]) -> list[st
         notes.append(
             f"* server CPU ≥ {SERVER_BOUND_SHARE:.0%} of wall time: the server set "
             "the pace (server-bound)."
+        )
+    if any(s.listen_drops for s in summaries):
+        notes.append(
+            "drops: connection attempts the kernel dropped on a full listen queue "
+            "(system-wide, worst repeat); each costs the client a SYN retransmit "
+            "wait of 1 s or more, which inflates the wall time."
         )
     if not reference:
         notes.append("vs hub: no hubstash figures, so no ratios.")

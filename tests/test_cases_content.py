@@ -20,7 +20,7 @@ from tests.support.caches import (
     write_canonical_repo,
 )
 from tests.support.fake_hub import FakeHub, HubFile
-from tests.support.hf_client import snapshot_offline
+from tests.support.hf_client import scan, snapshot_offline
 from tests.support.stores import StoreUnderTest
 
 
@@ -167,8 +167,9 @@ def test_i2_push_refuses_a_corrupt_blob_and_pushes_the_rest(
     assert result.files == len(corrupt.repo.files) - 1
 
 
+@pytest.mark.parametrize("copy", [False, True], ids=["links", "copies"])
 def test_i2_pull_refuses_a_store_blob_corrupted_after_upload(
-    store: StoreUnderTest, tmp_path: Path
+    store: StoreUnderTest, tmp_path: Path, copy: bool
 ) -> None:
     cache = tmp_path / "hub"
     repo = write_canonical_repo(cache, "acme/tiny", default_files())
@@ -180,17 +181,19 @@ def test_i2_pull_refuses_a_store_blob_corrupted_after_upload(
     backend.write(key, good[:100] + bytes([good[100] ^ 1]) + good[101:])
     target = tmp_path / "restored"
 
-    result = pull(store.open(), target)
+    result = pull(store.open(), target, copy=copy)
 
     assert result.exit_code == ExitCode.INTEGRITY
+    assert result.revisions == 0
     failed = [f for f in result.findings if f.kind == "download-failed"]
     assert [f.expected for f in failed] == [blob]
     # Verified blobs may stay for the next run; nothing the client reads appears.
     repo_dir = target / repo.folder
     assert not (repo_dir / "blobs" / blob).exists()
-    assert not (repo_dir / "snapshots").exists()
+    assert list((repo_dir / "snapshots").iterdir()) == []
     assert not (repo_dir / "refs").exists()
     assert not list(target.rglob("*.incomplete"))
+    assert scan(target).warnings == ()
 
 
 # S1 — secrets beside the cache

@@ -41,4 +41,4 @@ def test_i3_integrity_comes_from_names_never_from_s3_etags(
     assert multipart_etag.strip('"').endswith("-2")
     assert same.exit_code == ExitCode.OK, same.findings
     assert other.exit_code == ExitCode.INTEGRITY
-    assert not (tmp_path / "other" / repo.folder / "snapshots").exists()
+    assert not (tmp_path / "other" / repo.folder / "snapshots" / repo.commit).exists()

@@ -33,8 +33,11 @@ def file_mode() -> int:
 
 def temp_blob(repo_dir: Path, name: str) -> Path:
     """A fresh partial-download path for blob ``name``, its folder created."""
+    # snapshots/ first: the client reports a repo folder without one as corrupted,
+    # and a run killed here must not leave such a folder.
+    (repo_dir / "snapshots").mkdir(parents=True, exist_ok=True)
     blobs = repo_dir / "blobs"
-    blobs.mkdir(parents=True, exist_ok=True)
+    blobs.mkdir(exist_ok=True)
     return blobs / f"{name}.{uuid.uuid4().hex[:8]}.incomplete"
 
 

@@ -108,6 +108,12 @@ class StoreUnreachable(HubstashError, ConnectionError):
     exit_code = ExitCode.UNREACHABLE
 
 
+class Interrupted(HubstashError):
+    """The user interrupted the run (Ctrl-C); work in progress was abandoned."""
+
+    exit_code = ExitCode.INTERRUPTED
+
+
 class LocalFilesystemError(HubstashError, OSError):
     """The local cache cannot be read or written: disk full, read-only, denied."""
 

@@ -18,12 +18,17 @@ DEFAULT_JOBS = 8
 
 
 def run_all(
-    items: Iterable[T], work: Callable[[T], R], jobs: int
+    items: Iterable[T],
+    work: Callable[[T], R],
+    jobs: int,
+    *,
+    cancel: threading.Event | None = None,
 ) -> list[tuple[T, R | HubstashError]]:
     """Run ``work`` on every item with ``jobs`` threads; per-item errors are returned.
 
     A ``HubstashError`` from one item is that item's result, so the others still run.
-    Anything else (a bug, Ctrl-C) cancels what has not started and is raised.
+    Anything else (a bug, Ctrl-C) cancels what has not started, sets ``cancel`` so
+    that running work can stop at its next step, and is raised.
     """
     items = list(items)
     if not items:
@@ -34,6 +39,8 @@ def run_all(
             done, _ = wait(futures, return_when=FIRST_EXCEPTION)
             _raise_unexpected(done)
         except BaseException:
+            if cancel is not None:
+                cancel.set()
             for future in futures:
                 future.cancel()
             raise
