@@ -37,7 +37,7 @@ from bench.report import (
     write_json,
 )
 from bench.sandbox import isolated_env
-from bench.servers import SERVERS, Server, running_server
+from bench.servers import SERVERS, Server, ServerError, running_server
 from bench.synthcache import SCALES, Scale, build_cache
 from bench.treecheck import (
     ContentHasher,
@@ -122,6 +122,9 @@ def main(argv: Sequence[str]) -> int:
     except KeyboardInterrupt:
         _say("interrupted: server stopped, temporary files removed")
         return EXIT_INTERRUPTED
+    except ServerError as error:
+        _say(f"the {options.server} server did not start: {error}")
+        return 1
 
 
 def parse_args(argv: Sequence[str]) -> Options:
@@ -171,7 +174,7 @@ def parse_args(argv: Sequence[str]) -> Options:
         tmp_dir=args.tmp_dir,
         keep_logs=args.keep_logs,
         bin_dir=Path(sys.prefix) / "bin",
-        hubstash=args.hubstash.resolve() if args.hubstash else None,
+        hubstash=args.hubstash.absolute() if args.hubstash else None,
     )
 
 

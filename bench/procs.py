@@ -10,7 +10,7 @@ its own session, so it is stopped as a group.
 
 The kernel's count of connection attempts dropped on full listen queues is read
 around each command too: a server with a short backlog (localbucket listens with the
-socketserver default of 5) makes a client with many connections wait for SYN
+socketserver default of 5) can make a client with many connections wait for TCP
 retransmits, seconds each, with neither side using any CPU.
 """
 

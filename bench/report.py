@@ -114,8 +114,8 @@ def _notes(summaries: Sequence[Summary], reference: dict[str, float]) -> list[st
     if any(s.listen_drops for s in summaries):
         notes.append(
             "drops: connection attempts the kernel dropped on a full listen queue "
-            "(system-wide, worst repeat); each costs the client a SYN retransmit "
-            "wait of 1 s or more, which inflates the wall time."
+            "(system-wide, worst repeat); a dropped attempt can leave the client "
+            "waiting 1 s, 3 s, 7 s... for retransmits, using no CPU."
         )
     if not reference:
         notes.append("vs hub: no hubstash figures, so no ratios.")

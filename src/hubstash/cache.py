@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import re
+import stat
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,8 +23,9 @@ from hubstash.repos import RepoId, RepoSpec, is_commit
 
 logger = logging.getLogger(__name__)
 
-# Files the client leaves while it works: never content, never carried.
-_TRANSIENT = re.compile(r"(\.incomplete|\.tmp|\.lock|\.new|\.old|\.shared)$")
+# The client writes a ref to "<name>.<8 hex>.tmp" and renames it; a leftover of
+# that is not a ref. Any other name, ".old" and ".tmp" endings included, is one.
+_REF_TEMP = re.compile(r"\.[0-9a-f]{8}\.tmp$|^\.hubstash-[0-9a-f]{8}\.tmp$")
 _INCOMPLETE = re.compile(r"^(?P<blob>[^.]+)\.[0-9a-f]+\.incomplete$")
 
 
@@ -200,7 +202,7 @@ def _read_refs(
     refs_dir = path / "refs"
     for file in _walk_files(refs_dir):
         name = file.relative_to(refs_dir).as_posix()
-        if _TRANSIENT.search(name):
+        if _REF_TEMP.search(file.name):
             continue
         raw = file.read_bytes()
         commit = raw.decode("ascii", "replace")
@@ -361,7 +363,11 @@ def _paths_by_blob(repo: CachedRepo) -> dict[str, list[str]]:
 
 
 def _walk_files(folder: Path) -> Iterator[Path]:
-    """Files and links below a folder, sorted, without following links to folders."""
+    """Files and links below a folder, sorted, without following links to folders.
+
+    Anything else (a FIFO, a socket, a device) is skipped: reading it could block
+    forever, and the client never writes one.
+    """
     if not folder.is_dir():
         return
     for dirpath, dirnames, filenames in os.walk(folder):
@@ -370,7 +376,11 @@ def _walk_files(folder: Path) -> Iterator[Path]:
         # os.walk lists links to folders among dirnames; they are entries too.
         links = [d for d in dirnames if (here / d).is_symlink()]
         for name in sorted(filenames + links):
-            yield here / name
+            mode = (here / name).lstat().st_mode
+            if stat.S_ISREG(mode) or stat.S_ISLNK(mode):
+                yield here / name
+            else:
+                logger.warning("skipping %s: not a file", here / name)
 
 
 def _names_from_tree(tree_file: Path) -> dict[str, str]:

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from hubstash.errors import UsageError
 from hubstash.repos import RepoId
 
 logger = logging.getLogger(__name__)
@@ -38,7 +39,10 @@ def resolve_cache_dir(
     """
     env = os.environ if environ is None else environ
     if explicit is not None:
-        return _explicit(Path(explicit).expanduser().absolute())
+        path = Path(explicit).expanduser().absolute()
+        if path.exists() and not path.is_dir():
+            raise UsageError(f"--cache-dir {path} is a file, not a folder")
+        return _explicit(path)
     if env.get("HF_HUB_CACHE"):
         return CacheLocation(_expand(env["HF_HUB_CACHE"], env), "HF_HUB_CACHE")
     if env.get("HUGGINGFACE_HUB_CACHE"):

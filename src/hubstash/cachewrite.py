@@ -11,6 +11,7 @@ the same time never races hubstash on one blob.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import re
 import uuid
@@ -74,7 +75,8 @@ def write_link(link: Path, target: str) -> bool:
     if link.is_symlink() and os.readlink(link) == target:
         return False
     link.parent.mkdir(parents=True, exist_ok=True)
-    temp = link.with_name(f".{link.name}.{uuid.uuid4().hex[:8]}.tmp")
+    # A short name: the link's own may already be as long as names can be.
+    temp = link.with_name(f".hubstash-{uuid.uuid4().hex[:8]}.tmp")
     os.symlink(target, temp)
     try:
         os.replace(temp, link)
@@ -91,8 +93,7 @@ def write_small(path: Path, data: bytes, mode: int) -> bool:
             os.chmod(path, mode)
         return False
     path.parent.mkdir(parents=True, exist_ok=True)
-    # The client's own temporary name for refs, so leftovers look familiar.
-    temp = path.with_name(f"{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    temp = path.with_name(f".hubstash-{uuid.uuid4().hex[:8]}.tmp")
     try:
         with open(temp, "wb") as f:
             f.write(data)
@@ -137,10 +138,17 @@ def symlinks_work(root: Path) -> bool:
     probe = root / f".hubstash-link-probe-{uuid.uuid4().hex[:8]}"
     try:
         os.symlink("target", probe)
-    except OSError:
-        return False
+    except OSError as exc:
+        if exc.errno in _NO_LINKS:
+            return False
+        raise
     probe.unlink()
     return True
+
+
+# What a filesystem without symlinks answers; anything else (EACCES) is another
+# problem, to be reported as such.
+_NO_LINKS = {errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSYS}
 
 
 def _remove_partials(blobs: Path, name: str) -> None:

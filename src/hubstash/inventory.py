@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from hubstash.repos import RepoId, parse_repo_spec
+from hubstash.repos import RepoId, RepoSpec, parse_repo_spec
 from hubstash.stores import Store
 from hubstash.storeview import StoreView
 from hubstash.transfer import DEFAULT_JOBS
@@ -30,7 +30,7 @@ class StoredRepo:
 
     @property
     def size(self) -> int:
-        """Bytes of its distinct contents, as a restore of every revision needs."""
+        """Bytes of its revisions' files, added up (shared content counts again)."""
         return sum(r.size for r in self.revisions)
 
 
@@ -44,13 +44,16 @@ def list_store(
     """
     view = StoreView(store, jobs)
     view.require_format()
-    names = sorted({parse_repo_spec(r).repo for r in repos}) or sorted(view.index())
-    return tuple(_describe(view, repo) for repo in names)
+    specs = [parse_repo_spec(r) for r in repos] or [
+        RepoSpec(r) for r in sorted(view.index())
+    ]
+    return tuple(_describe(view, spec) for spec in specs)
 
 
-def _describe(view: StoreView, repo: RepoId) -> StoredRepo:
+def _describe(view: StoreView, spec: RepoSpec) -> StoredRepo:
+    repo = spec.repo
     refs = view.refs(repo)
-    commits = sorted(view.repo(repo).pieces)
+    commits = [view.resolve(spec)] if spec.revision else sorted(view.repo(repo).pieces)
     manifests = view.manifests((repo, commit) for commit in commits)
     revisions = tuple(
         StoredRevision(

@@ -84,6 +84,11 @@ def s3_options(
 
 
 def _check(options: S3Options) -> None:
+    endpoint = options.endpoint_url
+    if endpoint is not None and not endpoint.startswith(("http://", "https://")):
+        raise UsageError(
+            f"endpoint URL {endpoint!r} must start with http:// or https://"
+        )
     if options.addressing_style not in _ADDRESSING:
         raise UsageError(f"addressing style must be one of {', '.join(_ADDRESSING)}")
     if options.sse is not None and options.sse not in _SSE:

@@ -174,23 +174,25 @@ def _compare_with_store(
 ) -> list[Finding]:
     view.require_format()
     local = {repo.repo: repo for repo in scan.repos}
-    wanted = [
-        (repo, commit)
-        for repo in _store_repos(view, specs)
-        for commit in sorted(view.repo(repo).pieces)
-    ]
+    specs = specs or tuple(RepoSpec(repo) for repo in sorted(view.index()))
     findings: list[Finding] = []
-    for manifest in view.manifests(wanted):
-        findings += _missing_files(local.get(manifest.repo), manifest)
-    for repo in {repo for repo, _ in wanted}:
-        findings += _missing_refs(local.get(repo), repo, view.refs(repo))
+    for spec in specs:
+        commits, refs = _stored_revisions(view, spec)
+        for manifest in view.manifests((spec.repo, c) for c in commits):
+            findings += _missing_files(local.get(spec.repo), manifest)
+        findings += _missing_refs(local.get(spec.repo), spec.repo, refs)
     return findings
 
 
-def _store_repos(view: StoreView, specs: tuple[RepoSpec, ...]) -> list[RepoId]:
-    if specs:
-        return sorted({spec.repo for spec in specs})
-    return sorted(view.index())
+def _stored_revisions(
+    view: StoreView, spec: RepoSpec
+) -> tuple[list[str], dict[str, str]]:
+    """The store's commits and refs that a spec names: all, or one revision."""
+    if spec.revision is None:
+        return sorted(view.repo(spec.repo).pieces), view.refs(spec.repo)
+    commit = view.resolve(spec)
+    refs = {} if commit == spec.revision else {spec.revision: commit}
+    return [commit], refs
 
 
 def _missing_files(repo: CachedRepo | None, manifest: Manifest) -> list[Finding]:

@@ -8,6 +8,8 @@ output goes: data and summaries to stdout, progress, warnings and errors to stde
 from __future__ import annotations
 
 import argparse
+import errno
+import json
 import logging
 import sys
 from collections.abc import Sequence
@@ -45,14 +47,38 @@ def main(argv: Sequence[str] | None = None) -> int:
         return ExitCode.INTERRUPTED
     except HubstashError as exc:
         logger.debug("failure", exc_info=True)
-        print(f"hubstash: error: {exc}", file=sys.stderr)
-        return exc.exit_code
+        return _fail(args, str(exc), exc.exit_code)
+    except BrokenPipeError:
+        # The reader went away (``hubstash ls | head``): nothing left to say.
+        sys.stderr.close()
+        return ExitCode.FAILURE
+    except OSError as exc:
+        logger.debug("failure", exc_info=True)
+        return _fail(args, _describe_os_error(exc), _os_exit_code(exc))
     except Exception as exc:  # the one place that turns a bug into a clean exit
         logger.debug("unexpected failure", exc_info=True)
         print(
             f"hubstash: internal error: {exc!r} (rerun with --debug)", file=sys.stderr
         )
         return ExitCode.FAILURE
+
+
+def _fail(args: argparse.Namespace, message: str, code: int) -> int:
+    print(f"hubstash: error: {message}", file=sys.stderr)
+    if getattr(args, "json", False):
+        print(json.dumps({"error": message, "exit_code": int(code)}))
+    return code
+
+
+def _describe_os_error(exc: OSError) -> str:
+    where = f" {exc.filename}" if exc.filename else ""
+    return f"{exc.strerror or exc}:{where}"
+
+
+def _os_exit_code(exc: OSError) -> ExitCode:
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return ExitCode.DENIED
+    return ExitCode.FAILURE
 
 
 def _parser() -> argparse.ArgumentParser:

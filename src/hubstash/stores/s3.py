@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from hubstash.errors import UsageError
+from hubstash.errors import IntegrityError, UsageError
 from hubstash.stores import s3errors
 from hubstash.stores.base import ProgressFn, Sink, Store, StoreObject
 from hubstash.stores.s3options import S3Options
@@ -113,7 +113,14 @@ class S3Store(Store):
             return
 
         def fetch(offset: int) -> None:
-            data = self.read_range(key, offset, min(part_size, size - offset))
+            length = min(part_size, size - offset)
+            data = self.read_range(key, offset, length)
+            if len(data) != length:
+                raise IntegrityError(
+                    f"{self.url}{key} gave {len(data)} bytes at offset {offset},"
+                    f" expected {length}: it is not the object the manifest names",
+                    path=key,
+                )
             sink.write_at(offset, data)
             progress(len(data))
 

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from hubstash.errors import (
     AccessDenied,
     HubstashError,
+    IntegrityError,
     NoCredentials,
     NotFound,
     StoreUnreachable,
@@ -80,6 +81,8 @@ def _client_error(
             f"bucket {bucket!r} does not exist at this endpoint",
             hint="check the store URL, --endpoint-url and --region",
         )
+    if code == "InvalidRange" or status == 416:
+        return IntegrityError(f"{where} is shorter than the manifest says", path=where)
     if code in ("NoSuchKey", "404", "NotFound"):
         return NotFound(f"{where} does not exist")
     if code in _BAD_CREDENTIALS:
