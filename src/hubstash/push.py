@@ -8,6 +8,7 @@ of the store therefore never sees a ref whose manifest or blobs are missing.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -25,7 +26,7 @@ from hubstash.progress import SILENT, Progress
 from hubstash.repos import RepoId, RepoSpec, parse_repo_spec
 from hubstash.stores import Store
 from hubstash.storeview import StoreView
-from hubstash.transfer import DEFAULT_JOBS, run_all
+from hubstash.transfer import DEFAULT_JOBS, cancellable, run_all
 
 logger = logging.getLogger(__name__)
 
@@ -187,14 +188,16 @@ def _upload_all(
     store: Store, uploads: list[_Upload], jobs: int, progress: Progress
 ) -> None:
     progress.start("uploading", len(uploads), sum(u.size for u in uploads))
+    cancel = threading.Event()
+    advance = cancellable(progress.advance, cancel)
 
     def work(upload: _Upload) -> None:
         store.upload(
-            layout.blob_key(upload.sha256), upload.source, upload.size, progress.advance
+            layout.blob_key(upload.sha256), upload.source, upload.size, advance
         )
         progress.file_done()
 
-    for upload, result in run_all(uploads, work, jobs):
+    for upload, result in run_all(uploads, work, jobs, cancel=cancel):
         if isinstance(result, HubstashError):
             # Manifests must not name a blob the store lacks: stop before writing any.
             raise result

@@ -35,7 +35,7 @@ from hubstash.manifest import FileEntry, Manifest
 from hubstash.progress import SILENT, Progress
 from hubstash.repos import RepoId
 from hubstash.stores import Store
-from hubstash.transfer import DEFAULT_JOBS, VerifyingSink, run_all
+from hubstash.transfer import DEFAULT_JOBS, VerifyingSink, cancellable, run_all
 
 logger = logging.getLogger(__name__)
 
@@ -282,7 +282,7 @@ def _fetch_all(
     """Download every fetch; return, per SHA-256 that arrived, the blobs written."""
     progress.start("downloading", len(fetches), sum(f.size for f in fetches))
     cancel = threading.Event()
-    advance = _cancellable(progress.advance, cancel)
+    advance = cancellable(progress.advance, cancel)
 
     def work(fetch: _Fetch) -> list[_Target]:
         written = _fetch(store, root, fetch, advance)
@@ -297,19 +297,6 @@ def _fetch_all(
             done[fetch.sha256] = result
     progress.finish()
     return done
-
-
-def _cancellable(
-    advance: Callable[[int], None], cancel: threading.Event
-) -> Callable[[int], None]:
-    """A progress callback that stops a transfer once the run is interrupted."""
-
-    def checked(nbytes: int) -> None:
-        if cancel.is_set():
-            raise Interrupted("interrupted")
-        advance(nbytes)
-
-    return checked
 
 
 def _fetch(

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from typing import Any, BinaryIO, TypeVar
 
-from hubstash.errors import HubstashError
+from hubstash.errors import HubstashError, Interrupted
 from hubstash.hashing import CHUNK, Digests, StreamHasher
 
 T = TypeVar("T")
@@ -45,6 +45,23 @@ def run_all(
                 future.cancel()
             raise
         return [(item, f.result()) for item, f in zip(items, futures, strict=True)]
+
+
+def cancellable(
+    advance: Callable[[int], None], cancel: threading.Event
+) -> Callable[[int], None]:
+    """A progress callback that stops its transfer once the run is cancelled.
+
+    Transfers report progress every chunk or part, so Ctrl-C stops them within one
+    chunk instead of waiting for whole files.
+    """
+
+    def checked(nbytes: int) -> None:
+        if cancel.is_set():
+            raise Interrupted("interrupted")
+        advance(nbytes)
+
+    return checked
 
 
 def _guarded(work: Callable[[T], R], item: T) -> R | HubstashError:
