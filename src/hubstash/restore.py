@@ -116,11 +116,15 @@ def restore(
         LocalFilesystemError: not enough disk room; nothing written.
     """
     manifests = [r.manifest for r in revisions]
-    copy_mode = _copy_mode(copy, root, dry_run, manifests)
-    plan = _plan(root, manifests, copy_mode)
+    # Everything that can refuse the restore comes before anything is written:
+    # probing the folder for links creates it.
+    plan = _plan(root, manifests, copy_mode=bool(copy))
     _check_space(root, plan.fetches)
     if plan.fetches or _missing_listings(root, manifests):
         store.require_credentials()
+    copy_mode = _copy_mode(copy, root, dry_run)
+    if copy_mode != bool(copy):
+        plan = _plan(root, manifests, copy_mode)
     if dry_run:
         return _planned(root, revisions, plan, copy_mode)
 
@@ -159,22 +163,13 @@ def _planned(root: Path, revisions: list[Revision], plan: _Plan, copy: bool) -> 
     )
 
 
-def _copy_mode(
-    copy: bool | None, root: Path, dry_run: bool, manifests: list[Manifest]
-) -> bool:
-    """Whether to write copies: as asked, else as the environment or folder needs.
-
-    Probing for links creates the cache folder, so the disk room for the linked
-    layout is checked first: a pull that cannot fit leaves no trace.
-    """
+def _copy_mode(copy: bool | None, root: Path, dry_run: bool) -> bool:
+    """Whether to write copies: as asked, else as the environment or folder needs."""
     if copy is not None:
         return copy
     if os.environ.get("HF_HUB_DISABLE_SYMLINKS", "").lower() in _TRUTHY:
         return True
-    if dry_run:
-        return False
-    _check_space(root, _plan(root, manifests, copy_mode=False).fetches)
-    if cachewrite.symlinks_work(root):
+    if dry_run or cachewrite.symlinks_work(root):
         return False
     logger.warning(
         "%s cannot hold symlinks: writing copies into snapshots/ (pass --copy to"
