@@ -125,6 +125,12 @@ def push(
     started = time.monotonic()
     location = resolve_cache_dir(cache_dir)
     scan = scan_cache(location.path, tuple(_spec(r) for r in repos))
+    if not scan.repos:
+        logger.warning(
+            "%s holds no repos: is it the right cache? (%s)",
+            location.path,
+            location.reason,
+        )
     findings = list(scan.findings)
     view = StoreView(store, jobs)
     has_marker = view.check_format(create=not dry_run)
