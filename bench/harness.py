@@ -340,6 +340,9 @@ def _bench_client(client: Client, bench: Bench, repeat: int) -> list[PhaseResult
             if not runs[-1].run.ok:
                 _report_failure(client, phase, runs[-1].run)
                 break
+        else:
+            if client.name == "hubstash":
+                runs.append(_run_locked_no_op(client, bench, repeat, dest))
     finally:
         # Restored copies can take gigabytes; only the figures are kept.
         _remove_tree(dest)
@@ -361,6 +364,56 @@ def _run_phase(
     result = PhaseResult(client.name, phase, repeat, run, bucket, restore)
     _say(_progress_line(result))
     return result
+
+
+LOCKED_PHASE = "locked no-op"
+
+
+def _run_locked_no_op(
+    client: Client, bench: Bench, repeat: int, dest: Path
+) -> PhaseResult:
+    """hubstash's CI path: ``pull --locked`` into a complete cache (no requests).
+
+    The lock is made from the store first, unmeasured; the phase compares with the
+    other clients' no-op download.
+    """
+    project = bench.scratch / f"project-{repeat}"
+    project.mkdir(exist_ok=True)
+    config = project / "hubstash.toml"
+    config.write_text(_locked_config(bench), encoding="utf-8")
+    base = [str(client.executable)]
+    store = ["--store", f"s3://{bench.target.bucket}/hubstash"]
+    store += ["--endpoint-url", bench.target.endpoint]
+    subprocess.run(
+        [*base, "lock", "--from-store", "--config", str(config), *store],
+        env=dict(bench.env),
+        cwd=project,
+        check=True,
+        capture_output=True,
+    )
+    argv = [*base, "pull", "--locked", "--config", str(config), *store]
+    argv += ["--cache-dir", str(dest)]
+    os.sync()
+    run = _measure(argv, bench, bench.scratch / "logs" / f"hubstash-{repeat}-locked")
+    result = PhaseResult(client.name, LOCKED_PHASE, repeat, run, None, None)
+    _say(_progress_line(result))
+    return result
+
+
+def _locked_config(bench: Bench) -> str:
+    """A hubstash.toml naming every repo of the source cache at main."""
+    lines: list[str] = []
+    for folder in sorted(bench.target.cache.iterdir()):
+        kind, _, rest = folder.name.partition("--")
+        if not rest or kind not in ("models", "datasets"):
+            continue
+        lines += [
+            "[[repo]]",
+            f'id = "{rest.replace("--", "/")}"',
+            f'type = "{kind[:-1]}"',
+            "",
+        ]
+    return "\n".join(lines)
 
 
 def _measure(argv: list[str], bench: Bench, stem: Path) -> Measured:

@@ -117,11 +117,30 @@ def _notes(summaries: Sequence[Summary], reference: dict[str, float]) -> list[st
             "(system-wide, worst repeat); a dropped attempt can leave the client "
             "waiting 1 s, 3 s, 7 s... for retransmits, using no CPU."
         )
+    notes += _locked_notes(summaries)
     if not reference:
         notes.append("vs hub: no hubstash figures, so no ratios.")
     else:
         notes.append("vs hub: this client's wall time / hubstash's, same phase.")
     return notes
+
+
+def _locked_notes(summaries: Sequence[Summary]) -> list[str]:
+    """The locked no-op pull, hubstash's CI path, against the others' no-op pulls."""
+    locked = [s for s in summaries if s.phase == "locked no-op"]
+    if not locked:
+        return []
+    wall = locked[0].wall_s
+    others = [
+        s
+        for s in summaries
+        if s.phase == "no-op download" and s.client != REFERENCE_CLIENT
+    ]
+    ratios = ", ".join(f"{s.client} {s.wall_s / wall:.2f}{TIMES}" for s in others)
+    return [
+        f"locked no-op: hubstash pull --locked on a complete cache took {wall:.2f} s"
+        f" wall; the others' no-op download / that: {ratios or 'no others ran'}."
+    ]
 
 
 def render_restore_details(summaries: Sequence[Summary]) -> str:
