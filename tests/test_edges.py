@@ -200,3 +200,23 @@ def test_a_failed_pull_leaves_no_repo_the_client_calls_corrupted(
     pull(store, tmp_path / "restored")
 
     assert scan(tmp_path / "restored").warnings == ()
+
+
+def test_a_store_that_vanishes_is_a_store_error_not_a_disk_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_canonical_repo(tmp_path / "hub", "acme/tiny", default_files())
+    push(FolderStore(tmp_path / "store"), tmp_path / "hub")
+    for blob in (tmp_path / "store" / "blobs").rglob("*"):
+        if blob.is_file():
+            blob.unlink()
+
+    result = pull(FolderStore(tmp_path / "store"), tmp_path / "restored")
+
+    assert result.exit_code != ExitCode.OK
+    assert not any("cannot write" in f.message for f in result.findings)
+    assert all(
+        "is not in the store" in f.message
+        for f in result.findings
+        if f.kind == "download-failed"
+    )

@@ -37,7 +37,13 @@ def resolve_cache_dir(
     An explicit folder that holds a ``hub/`` folder is an ``HF_HOME``: its ``hub/`` is
     the cache, so files beside it (tokens) are never taken for cache content.
     """
-    env = os.environ if environ is None else environ
+    location = _resolve(explicit, os.environ if environ is None else environ)
+    return CacheLocation(location.path.absolute(), location.reason)
+
+
+def _resolve(
+    explicit: str | os.PathLike[str] | None, env: Mapping[str, str]
+) -> CacheLocation:
     if explicit is not None:
         path = Path(explicit).expanduser().absolute()
         if path.exists() and not path.is_dir():

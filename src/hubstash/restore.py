@@ -342,6 +342,10 @@ def _download_once(
             store.download(layout.blob_key(fetch.sha256), sink, fetch.size, advance)
             _check(fetch, target.blob, sink)
         cachewrite.place(temp, target.dest, target.mtime_ns)
+    except HubstashError:
+        # Store errors derive from OSError's kin too; they are not local trouble.
+        temp.unlink(missing_ok=True)
+        raise
     except OSError as exc:
         temp.unlink(missing_ok=True)
         raise LocalFilesystemError(f"cannot write {temp}: {exc.strerror}") from exc
@@ -386,11 +390,15 @@ def _copy_local(root: Path, source: Path, target: _Target) -> None:
             ) from exc
 
 
+_SEVERITY = {
+    ExitCode.INTEGRITY: Severity.INTEGRITY,
+    ExitCode.INCOMPLETE: Severity.INCOMPLETE,
+}
+
+
 def _fetch_failed(fetch: _Fetch, error: HubstashError) -> Finding:
     target = fetch.targets[0]
-    severity = (
-        Severity.INTEGRITY if isinstance(error, IntegrityError) else Severity.FAILURE
-    )
+    severity = _SEVERITY.get(error.exit_code, Severity.FAILURE)
     return Finding(
         "download-failed",
         str(_repo_name(target.repo_dir)),
