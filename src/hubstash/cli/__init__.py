@@ -14,7 +14,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from hubstash.cli import locks, transfers
+from hubstash.cli import diagnose, locks, setup, transfers, upkeep
 from hubstash.errors import ExitCode, HubstashError
 
 logger = logging.getLogger("hubstash")
@@ -91,6 +91,9 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
     transfers.add_commands(commands)
     locks.add_commands(commands)
+    setup.add_commands(commands)
+    upkeep.add_commands(commands)
+    diagnose.add_commands(commands)
     return parser
 
 
