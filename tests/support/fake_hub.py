@@ -416,15 +416,71 @@ class _RequestLog:
             return list(self._seen)
 
 
+@dataclass
+class _Fault:
+    """An injected failure: an error answer (`status`), or a body cut off midway.
+
+    `remaining` counts the requests it still applies to; None means every one. A cut
+    body stops after `cut_after` bytes, or half the body when that is None.
+    """
+
+    path_contains: str
+    remaining: int | None
+    status: int | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+    cut: bool = False
+    cut_after: int | None = None
+
+    def applies_to(self, target: str, *, body: bool) -> bool:
+        # A cut needs a body to cut; an error answer replaces HEAD and GET alike.
+        return self.path_contains in target and body == self.cut
+
+    def cut_point(self, size: int) -> int:
+        return min(size // 2 if self.cut_after is None else self.cut_after, size - 1)
+
+
+class _Faults:
+    """Injected failures, consumed by handler threads while tests add more."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._faults: list[_Fault] = []
+
+    def add(self, fault: _Fault) -> None:
+        with self._lock:
+            self._faults.append(fault)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._faults.clear()
+
+    def take(self, target: str, *, body: bool) -> _Fault | None:
+        """The first fault that applies to this request, counted as used."""
+        with self._lock:
+            for fault in self._faults:
+                if fault.applies_to(target, body=body):
+                    self._use(fault)
+                    return fault
+        return None
+
+    def _use(self, fault: _Fault) -> None:
+        if fault.remaining is None:
+            return
+        fault.remaining -= 1
+        if fault.remaining == 0:
+            self._faults.remove(fault)
+
+
 class _HubServer(ThreadingHTTPServer):
-    """The HTTP server, holding the catalog and the log of requests."""
+    """The HTTP server, holding the catalog, the log of requests and the faults."""
 
     daemon_threads = True
 
-    def __init__(self, catalog: _Catalog, log: _RequestLog) -> None:
+    def __init__(self, catalog: _Catalog, log: _RequestLog, faults: _Faults) -> None:
         super().__init__(("127.0.0.1", 0), _HubRequestHandler)
         self.catalog = catalog
         self.log = log
+        self.faults = faults
 
 
 class _HubRequestHandler(BaseHTTPRequestHandler):
@@ -455,8 +511,18 @@ class _HubRequestHandler(BaseHTTPRequestHandler):
 
     def _reply(self, *, send_body: bool) -> None:
         self._hub.log.record(self.command, self.path)
+        failure = self._hub.faults.take(self.path, body=False)
+        if failure is not None and failure.status is not None:
+            error = _HubError(
+                failure.status, None, "injected failure", headers=failure.headers
+            )
+            self._send(_error_response(error), send_body=send_body)
+            return
         response = _answer(self._hub.catalog, self.path, self.headers.get("Range"))
-        self._send(response, send_body=send_body)
+        cut = None
+        if send_body and response.status in (200, 206) and response.body:
+            cut = self._hub.faults.take(self.path, body=True)
+        self._send(response, send_body=send_body, cut=cut)
 
     def _refuse(self) -> None:
         self._hub.log.record(self.command, self.path)
@@ -465,7 +531,9 @@ class _HubRequestHandler(BaseHTTPRequestHandler):
         error = _HubError(405, None, f"{self.command} is not served by a read-only hub")
         self._send(_error_response(error), send_body=True)
 
-    def _send(self, response: _Response, *, send_body: bool) -> None:
+    def _send(
+        self, response: _Response, *, send_body: bool, cut: _Fault | None = None
+    ) -> None:
         self.send_response(response.status)
         for name, value in response.headers.items():
             self.send_header(name, value)
@@ -473,8 +541,13 @@ class _HubRequestHandler(BaseHTTPRequestHandler):
         if self.close_connection:
             self.send_header("Connection", "close")
         self.end_headers()
+        body = memoryview(response.body)
+        if cut is not None:
+            # The headers announced the whole body: closing early breaks the download.
+            body = body[: cut.cut_point(len(body))]
+            self.close_connection = True
         if send_body:
-            self._stream(memoryview(response.body))
+            self._stream(body)
 
     def _stream(self, body: memoryview) -> None:
         try:
@@ -489,12 +562,14 @@ class FakeHub:
     """A read-only Hub on 127.0.0.1 with a free port, for `HF_ENDPOINT`.
 
     Use it as a context manager, or call `start()` and `stop()`. Commits can be added
-    before or while it serves. Only requests, never headers, are recorded.
+    before or while it serves. Only requests, never headers, are recorded. Failures
+    can be injected with `fail_next()` and `cut_body()`.
     """
 
     def __init__(self) -> None:
         self._catalog = _Catalog()
         self._log = _RequestLog()
+        self._faults = _Faults()
         self._server: _HubServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -514,7 +589,7 @@ class FakeHub:
         """Bind 127.0.0.1 on a free port and serve from a background thread."""
         if self._server is not None:
             raise RuntimeError("FakeHub is already started")
-        self._server = _HubServer(self._catalog, self._log)
+        self._server = _HubServer(self._catalog, self._log, self._faults)
         self._thread = threading.Thread(
             target=self._server.serve_forever,
             kwargs={"poll_interval": _SHUTDOWN_POLL_S},
@@ -544,6 +619,47 @@ class FakeHub:
     def requests(self) -> list[SeenRequest]:
         """A copy of the (method, raw path) pairs received so far, in order."""
         return self._log.copy()
+
+    def fail_next(
+        self,
+        path_contains: str,
+        status: int,
+        headers: Mapping[str, str] | None = None,
+        times: int = 1,
+    ) -> None:
+        """Answer the next `times` GET or HEAD requests whose raw target contains
+        `path_contains` with `status`, `headers` and a JSON error body.
+
+        For example a rate limit, `fail_next("/revision/", 429, {"Retry-After": "1"})`,
+        or a gated repo, `fail_next("/api/", 403, {"X-Error-Code": "GatedRepo"})`.
+        Requests answered this way are still recorded in `requests`.
+
+        Raises:
+            ValueError: `times` is below 1.
+        """
+        _require_positive(times)
+        fault = _Fault(path_contains, times, status=status, headers=dict(headers or {}))
+        self._faults.add(fault)
+
+    def cut_body(
+        self, path_contains: str, *, after: int | None = None, times: int | None = None
+    ) -> None:
+        """Break the next `times` downloads (every one, when None) whose raw target
+        contains `path_contains`: the headers announce the whole file, the
+        connection closes after `after` bytes of it (half, when None).
+
+        Only GET answers with a body are cut; HEAD requests pass untouched.
+
+        Raises:
+            ValueError: `times` is below 1.
+        """
+        if times is not None:
+            _require_positive(times)
+        self._faults.add(_Fault(path_contains, times, cut=True, cut_after=after))
+
+    def clear_faults(self) -> None:
+        """Forget every injected failure not yet used up."""
+        self._faults.clear()
 
     def add_commit(
         self,
@@ -593,6 +709,11 @@ class FakeHub:
         """Return the files of a revision, by path."""
         commit = self._catalog.resolve(repo_type, repo_id, revision)
         return {path: served.source for path, served in commit.files.items()}
+
+
+def _require_positive(times: int) -> None:
+    if times < 1:
+        raise ValueError(f"times must be 1 or more, not {times}")
 
 
 def _lfs_patterns(folder: Path) -> list[str] | None:
