@@ -331,3 +331,13 @@ def test_json_of_lock_reports_the_path(
     document = json.loads(capsys.readouterr().out)
     assert code == 0
     assert document["path"] == str(folder / "hubstash.lock")
+
+
+def test_a_snapshot_its_listing_shows_incomplete_is_not_locked(tmp_path: Path) -> None:
+    folder, model, _ = project(tmp_path)
+    model.snapshot_path("model.safetensors").unlink()
+
+    code = run(folder, "lock", "--cache-dir", str(tmp_path / "hub"))
+
+    assert code == ExitCode.INCOMPLETE
+    assert not (folder / "hubstash.lock").exists()

@@ -12,6 +12,7 @@ listed in ``result.findings`` and summed up by ``result.exit_code``; conditions 
 stop the whole operation raise a :class:`HubstashError` subclass.
 """
 
+from hubstash.adding import AddResult, add
 from hubstash.errors import (
     AccessDenied,
     ExitCode,
@@ -26,20 +27,23 @@ from hubstash.errors import (
 )
 from hubstash.findings import Finding, Severity
 from hubstash.inventory import StoredRepo, StoredRevision, list_store
-from hubstash.pull import PullResult, pull
+from hubstash.locking import LockResult, lock
+from hubstash.pull import PullResult, pull, pull_locked
 from hubstash.push import PushResult, push
 from hubstash.stores import S3Options, Store, open_store
-from hubstash.verify import VerifyResult, verify
+from hubstash.verify import VerifyResult, verify, verify_locked
 
 __version__ = "0.1.0"
 
 __all__ = [
     "AccessDenied",
+    "AddResult",
     "ExitCode",
     "Finding",
     "HubstashError",
     "IntegrityError",
     "LocalFilesystemError",
+    "LockResult",
     "NotFound",
     "PullResult",
     "PushResult",
@@ -53,9 +57,13 @@ __all__ = [
     "UnsafeStoreContent",
     "UsageError",
     "VerifyResult",
+    "add",
     "list_store",
+    "lock",
     "open_store",
     "pull",
+    "pull_locked",
     "push",
     "verify",
+    "verify_locked",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -88,7 +89,27 @@ def _from_cache(
             actual=first.actual,
         )
     (manifest,) = content.manifests
+    _refuse_partial(scan.repos[0].tree_names(manifest.commit), wanted, manifest)
     return _locked(wanted, manifest)
+
+
+def _refuse_partial(
+    listed: Mapping[str, str], wanted: WantedRepo, manifest: Manifest
+) -> None:
+    """Refuse to pin a snapshot its own tree listing shows incomplete.
+
+    An interrupted download leaves some files of a commit; locking those would
+    make every later pull restore the same hole.
+    """
+    have = {f.path for f in manifest.files}
+    missing = sorted(p for p in listed if wanted.files.accepts(p) and p not in have)
+    if missing:
+        shown = ", ".join(missing[:3]) + (" ..." if len(missing) > 3 else "")
+        raise NotFound(
+            f"{wanted.spec}: the cached snapshot lacks {len(missing)} of its files"
+            f" ({shown})",
+            hint=f"download it again (hubstash add {wanted.spec}), then lock",
+        )
 
 
 def _locked(wanted: WantedRepo, manifest: Manifest) -> LockedRepo:

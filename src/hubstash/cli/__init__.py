@@ -26,6 +26,7 @@ into the Hub cache exactly: blobs, snapshot links, refs, every byte verified.
   hubstash push --store s3://bucket/hf       save what this machine's cache holds
   hubstash pull --store s3://bucket/hf       restore it anywhere
   hubstash verify                            is the local cache intact?
+  hubstash add org/name                      add a repo to hubstash.toml (from the Hub)
   hubstash lock                              pin hubstash.toml's repos in hubstash.lock
   hubstash pull --locked                     restore exactly the lock (CI)
 
