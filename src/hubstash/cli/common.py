@@ -97,6 +97,13 @@ def _add_s3(p: argparse.ArgumentParser) -> None:
 
 
 def add_selection(p: argparse.ArgumentParser) -> None:
+    add_patterns(p)
+    p.add_argument(
+        "--dry-run", action="store_true", help="say what would move, change nothing"
+    )
+
+
+def add_patterns(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--include",
         action="append",
@@ -110,9 +117,6 @@ def add_selection(p: argparse.ArgumentParser) -> None:
         default=[],
         metavar="PATTERN",
         help="no files matching (repeatable)",
-    )
-    p.add_argument(
-        "--dry-run", action="store_true", help="say what would move, change nothing"
     )
 
 

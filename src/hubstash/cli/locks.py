@@ -65,20 +65,7 @@ def _add_add(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         " kernels/...; @REV is a branch, tag or commit (default main)",
     )
     common.add_common(p)
-    p.add_argument(
-        "--include",
-        action="append",
-        default=[],
-        metavar="PATTERN",
-        help="only files matching (huggingface_hub allow_patterns rules; repeatable)",
-    )
-    p.add_argument(
-        "--exclude",
-        action="append",
-        default=[],
-        metavar="PATTERN",
-        help="no files matching (repeatable)",
-    )
+    common.add_patterns(p)
     p.add_argument(
         "--no-download",
         action="store_true",
