@@ -341,3 +341,29 @@ def test_a_snapshot_its_listing_shows_incomplete_is_not_locked(tmp_path: Path) -
 
     assert code == ExitCode.INCOMPLETE
     assert not (folder / "hubstash.lock").exists()
+
+
+def test_a_locked_pull_denied_by_the_store_says_so_with_exit_code_5(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder, _, _ = project(tmp_path)
+    run(folder, "lock", "--cache-dir", str(tmp_path / "hub"))
+    text = (folder / "hubstash.toml").read_text()
+    (folder / "hubstash.toml").write_text(
+        text.replace(str(tmp_path / "store"), "s3://b/hf")
+    )
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+
+    with s3_error_server(ACCESS_DENIED) as server:
+        code = run(
+            folder,
+            "pull",
+            "--locked",
+            "--endpoint-url",
+            server.endpoint,
+            "--cache-dir",
+            str(tmp_path / "ci"),
+        )
+
+    assert code == ExitCode.DENIED

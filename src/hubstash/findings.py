@@ -19,13 +19,17 @@ class Severity(enum.IntEnum):
 
     NOTICE = 0
     FAILURE = 1
-    INCOMPLETE = 2
-    INTEGRITY = 3
+    UNREACHABLE = 2
+    DENIED = 3
+    INCOMPLETE = 4
+    INTEGRITY = 5
 
 
 _EXIT = {
     Severity.NOTICE: ExitCode.OK,
     Severity.FAILURE: ExitCode.FAILURE,
+    Severity.UNREACHABLE: ExitCode.UNREACHABLE,
+    Severity.DENIED: ExitCode.DENIED,
     Severity.INCOMPLETE: ExitCode.INCOMPLETE,
     Severity.INTEGRITY: ExitCode.INTEGRITY,
 }
@@ -56,6 +60,14 @@ class Finding:
     def __str__(self) -> str:
         where = f"{self.repo}: " if self.repo else ""
         return f"{where}{self.message}"
+
+
+def severity_of(code: ExitCode) -> Severity:
+    """The severity of a finding made from an error with this exit code."""
+    for severity, exit_code in _EXIT.items():
+        if exit_code == code and severity != Severity.NOTICE:
+            return severity
+    return Severity.FAILURE
 
 
 def exit_code_for(findings: Iterable[Finding]) -> ExitCode:

@@ -29,7 +29,7 @@ from hubstash.errors import (
     LocalFilesystemError,
     StoreUnreachable,
 )
-from hubstash.findings import Finding, Severity
+from hubstash.findings import Finding, Severity, severity_of
 from hubstash.hashing import is_sha256_name, name_matches
 from hubstash.manifest import FileEntry, Manifest
 from hubstash.progress import SILENT, Progress
@@ -390,15 +390,9 @@ def _copy_local(root: Path, source: Path, target: _Target) -> None:
             ) from exc
 
 
-_SEVERITY = {
-    ExitCode.INTEGRITY: Severity.INTEGRITY,
-    ExitCode.INCOMPLETE: Severity.INCOMPLETE,
-}
-
-
 def _fetch_failed(fetch: _Fetch, error: HubstashError) -> Finding:
     target = fetch.targets[0]
-    severity = _SEVERITY.get(error.exit_code, Severity.FAILURE)
+    severity = severity_of(error.exit_code)
     return Finding(
         "download-failed",
         str(_repo_name(target.repo_dir)),
@@ -429,7 +423,10 @@ def _finish(
     for revision in revisions:
         manifest = revision.manifest
         if any(f.sha256 in failed for f in manifest.files):
-            findings.append(_not_restored(manifest, "some of its blobs failed"))
+            # The failed blob's own finding carries the cause and the exit code.
+            findings.append(
+                _not_restored(manifest, "some of its blobs failed", ExitCode.OK)
+            )
             continue
         repo_dir = root / manifest.repo.folder
         try:
@@ -552,7 +549,7 @@ def _holds(path: Path, data: bytes) -> bool:
 def _not_restored(
     manifest: Manifest, why: str, code: ExitCode = ExitCode.INCOMPLETE
 ) -> Finding:
-    severity = Severity.INTEGRITY if code == ExitCode.INTEGRITY else Severity.INCOMPLETE
+    severity = Severity.NOTICE if code == ExitCode.OK else severity_of(code)
     return Finding(
         "revision-not-restored",
         str(manifest.repo),
