@@ -8,6 +8,9 @@ Every key is relative to the store's root (a folder, or ``s3://bucket/prefix/``)
                                                  manifest pieces, each named by the
                                                  SHA-256 <p> of its own bytes
     repos/<repo folder>/refs/<ref name>          40-hex commit, no newline
+    pending/<id>.json                            a push in progress: the blobs it uses
+    gc/<id>.json                                 a gc deleting blobs, and the pushes
+                                                 it has seen (see ``gcprotocol``)
 
 ``<repo folder>`` is the cache's own folder name (``models--acme--tiny``): the Hub
 forbids ``--`` inside repo ids, so it is unambiguous even for nested ref names.
@@ -31,6 +34,8 @@ FORMAT_NAME = "hubstash-store"
 FORMAT_VERSION = 1
 BLOBS = "blobs/sha256/"
 REPOS = "repos/"
+PENDING = "pending/"
+GC_RUNS = "gc/"
 
 
 def blob_key(sha256: str) -> str:
@@ -43,6 +48,20 @@ def manifest_key(repo: RepoId, commit: str, piece: str) -> str:
 
 def ref_key(repo: RepoId, ref: str) -> str:
     return f"{REPOS}{repo.folder}/refs/{ref}"
+
+
+def pending_key(name: str) -> str:
+    return f"{PENDING}{name}.json"
+
+
+def gc_key(name: str) -> str:
+    return f"{GC_RUNS}{name}.json"
+
+
+def blob_of_key(key: str) -> str | None:
+    """The SHA-256 a key under ``blobs/`` stores, or None for any other key."""
+    name = key.rsplit("/", 1)[-1]
+    return name if is_sha256_name(name) and key == blob_key(name) else None
 
 
 def format_marker() -> bytes:

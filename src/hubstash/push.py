@@ -2,7 +2,9 @@
 
 Order of work, which is also the store's write order: hash and check every file
 that will be uploaded, upload blobs, write manifest pieces, then move refs. A reader
-of the store therefore never sees a ref whose manifest or blobs are missing.
+of the store therefore never sees a ref whose manifest or blobs are missing. Around
+the writes, the push announces the blobs it uses and confirms them afterwards, so a
+gc running at the same time cannot delete one from under it (``gcprotocol``).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from hubstash.cache_location import resolve_cache_dir
 from hubstash.cachecontent import read_content
 from hubstash.errors import ExitCode, HubstashError, UnsafeStoreContent
 from hubstash.findings import Finding, Severity, exit_code_for
+from hubstash.gcprotocol import REAL_TIME, Hooks, PushGuard
 from hubstash.manifest import Manifest, merge
 from hubstash.patterns import FileFilter
 from hubstash.progress import SILENT, Progress
@@ -50,6 +53,8 @@ class PushResult:
         findings: problems met; files they name were not pushed.
         dry_run: nothing was written.
         seconds: wall time.
+        reuploaded_files: blobs uploaded again because a gc running at the same
+            time deleted them.
     """
 
     cache_dir: Path
@@ -66,6 +71,7 @@ class PushResult:
     findings: tuple[Finding, ...]
     dry_run: bool
     seconds: float
+    reuploaded_files: int = 0
 
     @property
     def exit_code(self) -> ExitCode:
@@ -95,6 +101,7 @@ def push(
     selections: Mapping[RepoId, FileFilter] | None = None,
     jobs: int = DEFAULT_JOBS,
     progress: Progress = SILENT,
+    hooks: Hooks = REAL_TIME,
 ) -> PushResult:
     """Save repos of the local Hub cache into a store.
 
@@ -103,7 +110,8 @@ def push(
     uploaded, is reported in ``findings`` with expected and actual hash, and its
     files are left out of the manifest, while everything else is still pushed.
     Content the store already holds is not uploaded again. Refs the store already
-    has are never moved to another commit unless ``force_refs``.
+    has are never moved to another commit unless ``force_refs``. A blob the store
+    held but a concurrent gc deleted is uploaded again before the push returns.
 
     Args:
         store: where to save.
@@ -117,6 +125,7 @@ def push(
         selections: further include/exclude patterns for some repos.
         jobs: concurrent hashes and transfers.
         progress: receives progress.
+        hooks: the clock and steps of the push/gc protocol (tests pause here).
 
     Raises:
         NotFound: the cache, or a named repo or revision, is missing.
@@ -147,13 +156,27 @@ def push(
     )
     findings += content.findings
     files = content.file_sizes
-    uploads = _uploads({**content.listing_sizes, **files}, content.sources, stored)
-
-    if not dry_run:
-        _upload_all(store, uploads, jobs, progress)
+    named = {**content.listing_sizes, **files}
+    uploads = _uploads(named, content.sources, stored)
     manifests = list(content.manifests)
-    written, pushed = _write_manifests(view, manifests, dry_run, has_marker, findings)
-    refs = _push_refs(view, scan, pushed, force_refs, dry_run, findings)
+    pieces, pushed = _pieces_to_write(view, manifests, has_marker, findings)
+
+    # The listing above is only a hint until confirm() has checked it again.
+    guard = PushGuard(store, named, hooks, jobs)
+    if not dry_run and (uploads or pieces):
+        guard.announce()
+    try:
+        if not dry_run:
+            _upload_all(store, uploads, jobs, progress)
+            _write_pieces(view, pieces)
+        refs = _push_refs(view, scan, pushed, force_refs, dry_run, findings)
+        reuploaded = guard.confirm(
+            lambda missing: _upload_all(
+                store, _uploads(missing, content.sources, {}), jobs, progress
+            )
+        )
+    finally:
+        guard.release()
     # Counts are of file contents; tree listings travel like manifests, uncounted.
     uploaded = [u.size for u in uploads if u.sha256 in files]
     present = [size for sha, size in files.items() if stored.get(sha) == size]
@@ -168,11 +191,12 @@ def push(
         uploaded_bytes=sum(uploaded),
         present_files=len(present),
         present_bytes=sum(present),
-        manifests_written=written,
+        manifests_written=len(pieces),
         refs_written=refs,
         findings=tuple(findings),
         dry_run=dry_run,
         seconds=time.monotonic() - started,
+        reuploaded_files=reuploaded,
     )
 
 
@@ -211,35 +235,35 @@ def _upload_all(
     progress.finish()
 
 
-def _write_manifests(
+def _pieces_to_write(
     view: StoreView,
     manifests: Iterable[Manifest],
-    dry_run: bool,
     has_marker: bool,
     findings: list[Finding],
-) -> tuple[int, set[tuple[RepoId, str]]]:
-    """Write the pieces the store lacks; return how many, and the revisions stored.
+) -> tuple[list[Manifest], set[tuple[RepoId, str]]]:
+    """The pieces the store lacks, and the revisions stored once they are written.
 
     A piece is written only when it merges with the pieces already stored, so a
     push can never make a revision unreadable for others.
     """
     index = view.index() if has_marker else {}
-    written = 0
+    needed: list[Manifest] = []
     stored: set[tuple[RepoId, str]] = set()
     for manifest in manifests:
         try:
-            needed = _needs_piece(view, index, manifest)
+            if _needs_piece(view, index, manifest):
+                needed.append(manifest)
         except UnsafeStoreContent as exc:
             findings.append(_piece_refused(manifest, exc))
             continue
-        if needed and not dry_run:
-            key = layout.manifest_key(
-                manifest.repo, manifest.commit, manifest.piece_name()
-            )
-            view.store.write(key, manifest.to_json())
-        written += needed
         stored.add((manifest.repo, manifest.commit))
-    return written, stored
+    return needed, stored
+
+
+def _write_pieces(view: StoreView, pieces: Iterable[Manifest]) -> None:
+    for manifest in pieces:
+        key = layout.manifest_key(manifest.repo, manifest.commit, manifest.piece_name())
+        view.store.write(key, manifest.to_json())
 
 
 def _needs_piece(

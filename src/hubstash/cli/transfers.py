@@ -11,7 +11,7 @@ from hubstash import output
 from hubstash.cli import common
 from hubstash.config import Config
 from hubstash.errors import ExitCode, NoCredentials, UsageError
-from hubstash.inventory import list_store
+from hubstash.inventory import list_cache, list_store
 from hubstash.lockfile import Lock, read_lock
 from hubstash.locking import lock_matches_config
 from hubstash.offline_env import append_to_github_env, offline_variables
@@ -119,11 +119,13 @@ def _add_verify(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
 def _add_ls(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = commands.add_parser(
         "ls",
-        help="list what a store holds",
-        description="List the repos of a store: revisions, refs, files and sizes.",
+        help="list what a store (or, with --cache-dir, the local cache) holds",
+        description="List the repos of a store: revisions, refs, files and sizes."
+        " With --cache-dir, list the local cache instead (--store and --cache-dir"
+        " are alternatives).",
     )
     p.add_argument("repos", nargs="*", metavar="REPO", help=common.REPO_HELP)
-    common.add_common(p, cache=False)
+    common.add_common(p)
     p.set_defaults(run=_run_ls)
 
 
@@ -244,11 +246,18 @@ def _run_verify_locked(args: argparse.Namespace) -> int:
 
 
 def _run_ls(args: argparse.Namespace) -> int:
-    repos = list_store(common.open_configured_store(args), args.repos, jobs=args.jobs)
+    if args.cache_dir is not None and args.store is not None:
+        raise UsageError("--store and --cache-dir are alternatives: give one")
+    if args.cache_dir is not None:
+        common.announce_cache(args)
+        repos, where = list_cache(args.cache_dir, args.repos), "the cache"
+    else:
+        store = common.open_configured_store(args)
+        repos, where = list_store(store, args.repos, jobs=args.jobs), "the store"
     if args.json:
         print(output.to_json({"repos": list(repos)}))
     else:
-        print("\n".join(output.inventory_lines(repos)) or "the store holds no repos")
+        print("\n".join(output.inventory_lines(repos)) or f"{where} holds no repos")
     return ExitCode.OK
 
 

@@ -14,7 +14,9 @@ __all__ = ["FolderStore", "S3Options", "Store", "StoreObject", "open_store"]
 
 
 def open_store(url: str, options: S3Options | None = None) -> Store:
-    """The store a URL names: a folder path, ``file://`` URL or ``s3://bucket/prefix``.
+    """The store a URL names: a folder path, ``file://``, ``s3://`` or ``http(s)://``.
+
+    ``http://`` and ``https://`` URLs name a store published read-only over HTTP.
 
     Raises:
         UsageError: the URL's scheme is not supported.
@@ -26,6 +28,10 @@ def open_store(url: str, options: S3Options | None = None) -> Store:
 
         bucket, prefix = parse_s3_url(url)
         return S3Store(bucket, prefix, options or S3Options())
+    if url.startswith(("http://", "https://")):
+        from hubstash.stores.http import HttpStore
+
+        return HttpStore(url, ca_bundle=options.ca_bundle if options else None)
     if url.startswith("file://"):
         parsed = urlparse(url)
         return FolderStore(Path(unquote(parsed.netloc + parsed.path)))
@@ -33,6 +39,6 @@ def open_store(url: str, options: S3Options | None = None) -> Store:
         scheme = url.split("://", 1)[0]
         raise UsageError(
             f"store URLs of scheme {scheme!r} are not supported",
-            hint="use a folder path, file://PATH or s3://bucket/prefix",
+            hint="use a folder path, file://PATH, s3://bucket/prefix or https://URL",
         )
     return FolderStore(Path(url).expanduser())

@@ -7,12 +7,12 @@ store format lives in ``hubstash.layout`` and the rules in push and pull.
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from hubstash.errors import NotFound
+from hubstash.errors import NotFound, UsageError
 
 ProgressFn = Callable[[int], None]
 
@@ -31,10 +31,18 @@ def ignore_progress(_: int) -> None:
 
 @dataclass(frozen=True)
 class StoreObject:
-    """One object in a listing."""
+    """One object in a listing.
+
+    Attributes:
+        key: the key, relative to the store root.
+        size: bytes.
+        modified: when it was last written, in seconds since the epoch, by the
+            store's clock (S3's LastModified, the file's mtime); None when unknown.
+    """
 
     key: str
     size: int
+    modified: float | None = None
 
 
 class Store(abc.ABC):
@@ -85,6 +93,21 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def listing(self, prefix: str) -> Iterator[StoreObject]:
         """Every object whose key starts with ``prefix``."""
+
+    def delete(self, keys: Iterable[str]) -> None:
+        """Delete objects; a key that is already gone is not an error.
+
+        Only ``prune`` and ``gc`` delete content, in the order the store format
+        allows (see the README, "Store format"); a push deletes only its own
+        ``pending/`` record. Stores that cannot delete (read-only ones) keep this
+        refusal.
+
+        Raises:
+            AccessDenied: the credentials may not delete (names the permission).
+            UsageError: this kind of store cannot delete.
+        """
+        if any(True for _ in keys):
+            raise UsageError(f"{self.url} is a store that cannot delete objects")
 
     def require_credentials(self) -> None:  # noqa: B027 - most stores need none
         """Raise ``NoCredentials`` when the store needs credentials and has none."""

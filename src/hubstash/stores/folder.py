@@ -6,7 +6,7 @@ import contextlib
 import errno
 import os
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -71,8 +71,26 @@ class FolderStore(Store):
                     continue
                 path = Path(dirpath) / name
                 key = path.relative_to(self.root).as_posix()
-                if key.startswith(prefix):
-                    yield StoreObject(key, path.stat().st_size)
+                if key.startswith(prefix) and (found := _stat(path)) is not None:
+                    yield StoreObject(key, found.st_size, found.st_mtime)
+
+    def delete(self, keys: Iterable[str]) -> None:
+        for key in keys:
+            path = self._path(key)
+            try:
+                path.unlink(missing_ok=True)
+            except OSError as exc:
+                raise _os_error(exc, path) from exc
+            self._remove_empty_folders(path.parent)
+
+    def _remove_empty_folders(self, folder: Path) -> None:
+        # A store that had a revision pruned looks as if it had never been pushed.
+        while folder != self.root and folder.is_relative_to(self.root):
+            try:
+                folder.rmdir()
+            except OSError:
+                return
+            folder = folder.parent
 
     def _path(self, key: str) -> Path:
         if key.startswith("/") or ".." in key.split("/") or "\\" in key:
@@ -83,8 +101,7 @@ class FolderStore(Store):
         path = self._path(key)
         temp = path.with_name(f"{_TEMP_MARK}{path.name}.{uuid.uuid4().hex[:8]}")
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with open(temp, "wb") as f:
+            with _create(temp) as f:
                 fill(f)
                 f.flush()
                 os.fsync(f.fileno())
@@ -95,6 +112,26 @@ class FolderStore(Store):
         except BaseException:
             _remove_quietly(temp)
             raise
+
+
+def _create(temp: Path) -> BinaryIO:
+    """Open a new temporary file, making its folder; a folder removed by a
+    concurrent ``delete`` between the two steps is made again."""
+    for _ in range(3):
+        temp.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            return open(temp, "wb")
+        except FileNotFoundError:
+            continue
+    return open(temp, "wb")
+
+
+def _stat(path: Path) -> os.stat_result | None:
+    """A listed file's status, or None when it was deleted since it was listed."""
+    try:
+        return path.stat()
+    except FileNotFoundError:
+        return None
 
 
 def _chunks(f: BinaryIO) -> Iterator[bytes]:

@@ -6,7 +6,7 @@ import functools
 import logging
 import math
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -25,6 +25,7 @@ T = TypeVar("T")
 MiB = 1024 * 1024
 MAX_PARTS = 10_000
 MIN_UPLOAD_PART = 5 * MiB
+MAX_DELETE_BATCH = 1000  # the most keys S3 takes in one DeleteObjects request
 
 
 class S3Store(Store):
@@ -38,6 +39,7 @@ class S3Store(Store):
     ranged_reads = True
 
     def __init__(self, bucket: str, prefix: str, options: S3Options) -> None:
+        self._batch_deletes = True
         self.bucket = bucket
         self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
         self.options = options
@@ -162,7 +164,48 @@ class S3Store(Store):
             if page is None:
                 return
             for item in page.get("Contents", []):
-                yield StoreObject(item["Key"][len(self.prefix) :], item["Size"])
+                yield StoreObject(
+                    item["Key"][len(self.prefix) :],
+                    item["Size"],
+                    item["LastModified"].timestamp(),
+                )
+
+    def delete(self, keys: Iterable[str]) -> None:
+        """Delete in DeleteObjects batches of 1000 keys, or one by one where the
+        service lacks batch deletes (decided once, by its first answer)."""
+        pending = list(keys)
+        for start in range(0, len(pending), MAX_DELETE_BATCH):
+            batch = pending[start : start + MAX_DELETE_BATCH]
+            if self._batch_deletes and self._delete_batch(batch):
+                continue
+            for key in batch:
+                self._call(
+                    "s3:DeleteObject", key, self.client.delete_object, Key=self._k(key)
+                )
+
+    def _delete_batch(self, keys: list[str]) -> bool:
+        """Delete with one DeleteObjects request; False when the service lacks it."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        objects: list[Any] = [{"Key": self._k(key)} for key in keys]
+        try:
+            response = self.client.delete_objects(
+                Bucket=self.bucket, Delete={"Objects": objects, "Quiet": True}
+            )
+        except (BotoCoreError, ClientError) as exc:
+            if not s3errors.batch_delete_unsupported(exc):
+                raise s3errors.translate(
+                    exc, action="s3:DeleteObject", bucket=self.bucket, key=keys[0]
+                ) from exc
+            logger.debug("no batch deletes here (%s): deleting one by one", exc)
+            self._batch_deletes = False
+            return False
+        for error in response.get("Errors", []):
+            fields = {name: str(value) for name, value in error.items()}
+            failure = s3errors.delete_failure(fields, bucket=self.bucket)
+            if failure is not None:
+                raise failure
+        return True
 
     def part_size_for(self, size: int, *, upload: bool = False) -> int:
         """The configured part size, raised to what S3 accepts for uploads.

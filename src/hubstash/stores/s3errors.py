@@ -6,7 +6,7 @@ bucket, what was being done, and for denials the IAM action that is missing.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from hubstash.errors import (
     AccessDenied,
@@ -33,6 +33,9 @@ _BAD_CREDENTIALS = {
     "TokenRefreshRequired": "the session token has expired",
 }
 _WRONG_REGION = {"PermanentRedirect", "AuthorizationHeaderMalformed", "301"}
+# Reads of one key: a 403 for them may stand for a key that does not exist.
+_READS = {"s3:GetObject", "s3:HeadObject"}
+_WRITES = {"s3:PutObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"}
 
 
 def translate(
@@ -66,6 +69,15 @@ def translate(
     return HubstashError(f"{action} on {where} failed: {exc}")
 
 
+def error_code(exc: Exception) -> str:
+    """The S3 error code of a botocore failure (``BucketAlreadyOwnedByYou``), or ""."""
+    from botocore.exceptions import ClientError
+
+    if not isinstance(exc, ClientError):
+        return ""
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
 def no_credentials() -> NoCredentials:
     return NoCredentials("no AWS credentials found", hint=_CREDENTIALS_HINT)
 
@@ -80,6 +92,11 @@ def _client_error(
         return StoreUnreachable(
             f"bucket {bucket!r} does not exist at this endpoint",
             hint="check the store URL, --endpoint-url and --region",
+        )
+    if code == "BucketAlreadyExists":
+        return UsageError(
+            f"the bucket name {bucket!r} is taken by another account",
+            hint="bucket names are global: choose another",
         )
     if code == "InvalidRange" or status == 416:
         return IntegrityError(f"{where} is shorter than the manifest says", path=where)
@@ -109,15 +126,75 @@ def _client_error(
 
 
 def _denied(action: str, where: str) -> AccessDenied:
-    if action == "s3:HeadObject":
-        # Without ListBucket, S3 answers 403 instead of 404 for a missing key.
+    if action in _READS:
+        # Without ListBucket, S3 answers 403 instead of 404 for a missing key: this
+        # denial may mean "not there", and must never be read as present or absent.
         return AccessDenied(
-            f"access denied reading {where}",
-            hint="grant s3:GetObject on the prefix and s3:ListBucket on the bucket",
+            f"access denied: {action} on {where}",
+            hint="grant s3:GetObject on the store prefix and s3:ListBucket on the"
+            " bucket, without which S3 answers 403, not 404, for a missing key;"
+            " hubstash policy prints both",
+        )
+    if action == "s3:ListBucket":
+        return AccessDenied(
+            f"access denied: s3:ListBucket on {where}",
+            hint="grant s3:ListBucket on the bucket, limited to the store prefix by"
+            " an s3:prefix condition; hubstash policy prints it",
+        )
+    if action in _WRITES:
+        return AccessDenied(
+            f"access denied: {action} on {where}",
+            hint=f"grant {action} on the store prefix to these credentials"
+            "; hubstash policy --role write prints what push needs",
+        )
+    if action == "s3:DeleteObject":
+        return AccessDenied(
+            f"access denied: s3:DeleteObject on {where}",
+            hint="grant s3:DeleteObject on the store prefix to these credentials;"
+            " hubstash policy --role admin prints what prune and gc need",
         )
     return AccessDenied(
         f"access denied: {action} on {where}",
-        hint=f"grant {action} on the store prefix to these credentials"
-        if action != "s3:ListBucket"
-        else "grant s3:ListBucket on the bucket, limited to the store prefix",
+        hint=f"grant {action} to these credentials",
+    )
+
+
+# What services without DeleteObjects (or without the checksum it now requires)
+# answer it with; single DeleteObject requests work there.
+_NO_BATCH_DELETE = {
+    "NotImplemented",
+    "XNotImplemented",
+    "MethodNotAllowed",
+    "MissingContentMD5",
+    "InvalidDigest",
+    "InvalidRequest",
+    "MalformedXML",
+}
+
+
+def batch_delete_unsupported(exc: Exception) -> bool:
+    """Whether a failed DeleteObjects request means the service lacks it."""
+    from botocore.exceptions import ClientError
+
+    if not isinstance(exc, ClientError):
+        return False
+    code = str(exc.response.get("Error", {}).get("Code", ""))
+    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+    return code in _NO_BATCH_DELETE or status in (405, 501)
+
+
+def delete_failure(error: dict[str, str], *, bucket: str) -> HubstashError | None:
+    """The error for one key a DeleteObjects answer lists, or None when the key was
+    already gone (which deleting does not mind)."""
+    from botocore.exceptions import ClientError
+
+    code = error.get("Code", "")
+    if code in ("NoSuchKey", "404", "NotFound"):
+        return None
+    response: dict[str, Any] = {
+        "Error": {"Code": code, "Message": error.get("Message", code)}
+    }
+    exc = ClientError(response, "DeleteObjects")  # type: ignore[arg-type]
+    return translate(
+        exc, action="s3:DeleteObject", bucket=bucket, key=error.get("Key", "")
     )
