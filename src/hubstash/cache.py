@@ -25,8 +25,10 @@ logger = logging.getLogger(__name__)
 
 # The client writes a ref to "<name>.<8 hex>.tmp" and renames it; a leftover of
 # that is not a ref. Any other name, ".old" and ".tmp" endings included, is one.
-_REF_TEMP = re.compile(r"\.[0-9a-f]{8}\.tmp$|^\.hubstash-[0-9a-f]{8}\.tmp$")
+_REF_TEMP = re.compile(r"\.[0-9a-f]{8}\.tmp$|^\.hubstash-(\d+-)?[0-9a-f]{8}\.tmp$")
 _INCOMPLETE = re.compile(r"^(?P<blob>[^.]+)\.[0-9a-f]+\.incomplete$")
+# What hubstash itself writes before renaming (cachewrite): never a repo file.
+_OWN_TEMP = re.compile(r"^\.hubstash-\d+-[0-9a-f]{8}\.tmp$")
 
 
 @dataclass(frozen=True)
@@ -261,6 +263,8 @@ def _read_snapshot(
     repo_dir: Path, root: Path, snapshot: Path, repo: str, findings: list[Finding]
 ) -> Iterator[CachedFile]:
     for entry in _walk_files(snapshot):
+        if _OWN_TEMP.match(entry.name):
+            continue  # a link a killed pull left; the next pull removes it
         rel = entry.relative_to(snapshot).as_posix()
         cached = _read_entry(repo_dir, root, entry, rel, repo, findings)
         if cached is not None:

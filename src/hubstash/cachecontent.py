@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hubstash.cache import CachedFile, CachedRepo, CacheScan
-from hubstash.errors import HubstashError
-from hubstash.findings import Finding, Severity
+from hubstash.errors import AccessDenied, HubstashError
+from hubstash.findings import Finding, Severity, severity_of
 from hubstash.hashing import Digests, hash_file, is_sha256_name, name_matches
 from hubstash.manifest import FileEntry, Manifest, TreeListing
 from hubstash.patterns import EVERYTHING, FileFilter
@@ -134,6 +134,8 @@ def _hash_contents(
             digests = hash_file(
                 source, git_sha1=name is None or not is_sha256_name(name)
             )
+        except PermissionError as exc:
+            raise AccessDenied(f"cannot read {source}: {exc.strerror}") from exc
         except OSError as exc:
             raise HubstashError(f"cannot read {source}: {exc.strerror}") from exc
         progress.advance(digests.size)
@@ -143,7 +145,13 @@ def _hash_contents(
     for source, result in run_all(todo, work, jobs):
         if isinstance(result, HubstashError):
             findings.append(
-                Finding("unreadable", "", str(source), str(result), Severity.FAILURE)
+                Finding(
+                    "unreadable",
+                    "",
+                    str(source),
+                    str(result),
+                    severity_of(result.exit_code),
+                )
             )
         else:
             known[source] = result

@@ -14,13 +14,20 @@ import contextlib
 import errno
 import os
 import re
+import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 from filelock import FileLock
 
-from hubstash.errors import UnsafeStoreContent
+from hubstash import crashpoints
+from hubstash.errors import (
+    AccessDenied,
+    HubstashError,
+    LocalFilesystemError,
+    UnsafeStoreContent,
+)
 
 _INCOMPLETE = re.compile(r"^(?P<name>[0-9a-f]+)\.[0-9a-f]+\.incomplete$")
 
@@ -76,9 +83,10 @@ def write_link(link: Path, target: str) -> bool:
         return False
     link.parent.mkdir(parents=True, exist_ok=True)
     # A short name: the link's own may already be as long as names can be.
-    temp = link.with_name(f".hubstash-{uuid.uuid4().hex[:8]}.tmp")
+    temp = link.with_name(_temp_name())
     os.symlink(target, temp)
     try:
+        crashpoints.reached("cache-temp-written")
         os.replace(temp, link)
     except BaseException:
         temp.unlink(missing_ok=True)
@@ -93,11 +101,12 @@ def write_small(path: Path, data: bytes, mode: int) -> bool:
             os.chmod(path, mode)
         return False
     path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_name(f".hubstash-{uuid.uuid4().hex[:8]}.tmp")
+    temp = path.with_name(_temp_name())
     try:
         with open(temp, "wb") as f:
             f.write(data)
         os.chmod(temp, mode)
+        crashpoints.reached("cache-temp-written")
         os.replace(temp, path)
     except BaseException:
         temp.unlink(missing_ok=True)
@@ -133,22 +142,94 @@ def inside(root: Path, base: Path, rel: str) -> Path:
 
 
 def symlinks_work(root: Path) -> bool:
-    """Whether links can be made in the cache folder (not on some filesystems)."""
-    root.mkdir(parents=True, exist_ok=True)
-    probe = root / f".hubstash-link-probe-{uuid.uuid4().hex[:8]}"
+    """Whether links can be made in the cache folder (not on some filesystems).
+
+    Raises:
+        AccessDenied: the folder cannot be written at all.
+    """
+    probe = root / f".hubstash-link-probe-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     try:
+        root.mkdir(parents=True, exist_ok=True)
+        remove_stale_temps(root, recursive=False)
         os.symlink("target", probe)
     except OSError as exc:
         if exc.errno in _NO_LINKS:
             return False
-        raise
+        raise write_error(exc, root) from exc
     probe.unlink()
     return True
+
+
+_DENIED = {errno.EACCES, errno.EPERM, errno.EROFS}
+
+
+def write_error(exc: OSError, path: Path, needed: int = 0) -> HubstashError:
+    """What to report when writing ``path`` into the cache failed with ``exc``."""
+    if exc.errno in _DENIED:
+        return AccessDenied(
+            f"cannot write to the cache at {path}: {exc.strerror}",
+            hint="run as the owner of the cache, or choose a writable folder with"
+            " --cache-dir",
+        )
+    if exc.errno == errno.ENOSPC:
+        wanted = f", {_size(needed)} needed for this file" if needed else ""
+        return LocalFilesystemError(
+            f"disk full writing {path} ({_size(_free_bytes(path))} free{wanted})",
+            hint="free some space and run again: files already restored are kept",
+        )
+    return LocalFilesystemError(f"cannot write {path}: {exc.strerror}")
+
+
+def _size(n: int) -> str:
+    if n < 1024 * 1024:
+        return f"{n / 1024:.1f} KiB"
+    return f"{n / 1024 / 1024:.1f} MiB"
+
+
+def _free_bytes(path: Path) -> int:
+    for folder in (path, *path.parents):
+        with contextlib.suppress(OSError):
+            return shutil.disk_usage(folder).free
+    return 0
 
 
 # What a filesystem without symlinks answers; anything else (EACCES) is another
 # problem, to be reported as such.
 _NO_LINKS = {errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSYS}
+
+
+def remove_stale_temps(folder: Path, *, recursive: bool = True) -> None:
+    """Remove the temporary files and links that killed hubstash runs left.
+
+    Their names carry the writer's process id; those of live processes are theirs
+    to finish. Without this the client would see a leftover link as a file of the
+    snapshot, and a leftover at the cache root as a damaged repo.
+    """
+    if not folder.is_dir():
+        return
+    found = folder.rglob(".hubstash-*") if recursive else folder.glob(".hubstash-*")
+    for path in found:
+        match = _OWN_TEMP.match(path.name)
+        if match and not _process_alive(int(match["pid"])):
+            path.unlink(missing_ok=True)
+
+
+def _temp_name() -> str:
+    """A short temporary name that says which process writes it."""
+    return f".hubstash-{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp"
+
+
+_OWN_TEMP = re.compile(r"^\.hubstash-(?:link-probe-)?(?P<pid>\d+)-[0-9a-f]{8}(\.tmp)?$")
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # alive, another user's
+    return True
 
 
 def _remove_partials(blobs: Path, name: str) -> None:

@@ -107,6 +107,10 @@ def read_lock(path: Path) -> Lock:
         raise UsageError(f"no lock file at {path}", hint="run hubstash lock") from exc
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise UsageError(f"{path} is not a readable lock file: {exc}") from exc
+    except RecursionError as exc:
+        raise UsageError(
+            f"{path} is not a readable lock file: nested too deeply"
+        ) from exc
     version = document.get("version")
     if not isinstance(version, int) or version > VERSION:
         raise UsageError(
@@ -165,12 +169,13 @@ def _read_repo(raw: Any, path: Path) -> LockedRepo:
         "tree": raw.get("tree"),
     }
     try:
+        # A TOML date or time is no JSON value, and no valid value of any field.
         manifest = parse_manifest(json.dumps(document).encode(), source=str(path))
         revision = raw.get("revision")
         if not isinstance(revision, str):
             raise UsageError(f"{path}: a repo has no revision")
         check_ref_name(revision)
-    except ValueError as exc:
+    except (ValueError, TypeError) as exc:
         raise UsageError(f"{path} is not a valid lock: {exc}") from exc
     return LockedRepo(
         manifest.repo,

@@ -116,6 +116,8 @@ def parse_manifest(data: bytes, *, source: str) -> Manifest:
         document = json.loads(data)
     except (ValueError, UnicodeDecodeError) as exc:
         raise _unsafe(source, f"not valid JSON ({exc})") from exc
+    except RecursionError as exc:
+        raise _unsafe(source, "not valid JSON (nested too deeply)") from exc
     return _build(_expect(document, dict, source, "manifest"), source)
 
 

@@ -52,8 +52,13 @@ def push_summary(result: PushResult) -> str:
     verb, moved = (
         ("would push", "would upload") if result.dry_run else ("pushed", "uploaded")
     )
+    repaired = (
+        f" (replacing {plural(result.repaired_files, 'damaged blob')})"
+        if result.repaired_files
+        else ""
+    )
     return (
-        f"{verb} {what}: {moved} {plural(result.uploaded_files, 'blob')}"
+        f"{verb} {what}: {moved} {plural(result.uploaded_files, 'blob')}{repaired}"
         f" ({size(result.uploaded_bytes)}), {result.present_files} already stored"
         f" ({size(result.present_bytes)}),"
         f" {plural(result.manifests_written, 'manifest')},"
@@ -87,6 +92,11 @@ def pull_summary(result: PullResult) -> str:
 def verify_summary(result: VerifyResult) -> str:
     state = "OK" if not result.findings else plural(len(result.findings), "problem")
     against = f", compared with {result.store}" if result.store else ""
+    if result.store_blobs_hashed:
+        against += (
+            f", hashed {plural(result.store_blobs_hashed, 'store blob')}"
+            f" ({size(result.store_bytes_hashed)})"
+        )
     return (
         f"{state}: checked {plural(result.repos, 'repo')},"
         f" {plural(result.revisions, 'revision')}, {plural(result.files, 'file')},"

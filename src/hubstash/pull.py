@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from hubstash import layout
 from hubstash.cache_location import resolve_cache_dir
 from hubstash.errors import ExitCode, UnsafeStoreContent
 from hubstash.findings import Finding, Severity, exit_code_for
@@ -45,6 +46,8 @@ class PullResult:
         findings: problems; revisions they name were not restored.
         dry_run: nothing was written.
         seconds: wall time.
+        retries: requests and downloads asked for again after a transient
+            failure (throttling, a 5xx, a broken-off answer, damaged bytes).
     """
 
     cache_dir: Path
@@ -61,6 +64,7 @@ class PullResult:
     findings: tuple[Finding, ...]
     dry_run: bool
     seconds: float
+    retries: int = 0
 
     @property
     def exit_code(self) -> ExitCode:
@@ -111,6 +115,7 @@ def pull(
         HubstashError: the store cannot be read (subclasses say why).
     """
     started = time.monotonic()
+    retried = store.retries
     root = resolve_cache_dir(cache_dir).path
     view = StoreView(store, jobs)
     view.require_format()
@@ -126,7 +131,7 @@ def pull(
     outcome = restore(
         store, root, revisions, copy=copy, dry_run=dry_run, jobs=jobs, progress=progress
     )
-    return _result(root, store, outcome, findings, dry_run, started)
+    return _result(root, store, outcome, findings, dry_run, started, retried)
 
 
 def pull_locked(
@@ -151,6 +156,7 @@ def pull_locked(
         LocalFilesystemError: not enough disk space (nothing was written).
     """
     started = time.monotonic()
+    retried = store.retries
     root = resolve_cache_dir(cache_dir).path
     revisions = [
         Revision(r.manifest(), () if r.revision == r.commit else (r.revision,))
@@ -159,7 +165,7 @@ def pull_locked(
     outcome = restore(
         store, root, revisions, copy=copy, dry_run=dry_run, jobs=jobs, progress=progress
     )
-    return _result(root, store, outcome, [], dry_run, started)
+    return _result(root, store, outcome, [], dry_run, started, retried)
 
 
 def _result(
@@ -169,6 +175,7 @@ def _result(
     findings: list[Finding],
     dry_run: bool,
     started: float,
+    retried: int,
 ) -> PullResult:
     return PullResult(
         cache_dir=root,
@@ -185,6 +192,7 @@ def _result(
         findings=tuple(findings) + outcome.findings,
         dry_run=dry_run,
         seconds=time.monotonic() - started,
+        retries=outcome.retries + store.retries - retried,
     )
 
 
@@ -201,7 +209,7 @@ def _readable_revisions(
     damaged store content of one repo only keeps that repo from being restored.
     """
     try:
-        return _revisions(view, spec)
+        return _revisions(view, spec, findings)
     except UnsafeStoreContent as exc:
         findings.append(
             Finding(
@@ -215,7 +223,9 @@ def _readable_revisions(
         return []
 
 
-def _revisions(view: StoreView, spec: RepoSpec) -> list[Revision]:
+def _revisions(
+    view: StoreView, spec: RepoSpec, findings: list[Finding]
+) -> list[Revision]:
     if spec.revision is not None:
         commit = view.resolve(spec)
         refs = (spec.revision,) if commit != spec.revision else ()
@@ -224,9 +234,28 @@ def _revisions(view: StoreView, spec: RepoSpec) -> list[Revision]:
     for name, commit in view.refs(spec.repo).items():
         refs_by_commit.setdefault(commit, []).append(name)
     commits = sorted(view.repo(spec.repo).pieces)
+    findings += _refs_without_manifest(spec.repo, refs_by_commit, commits)
     return [
         Revision(manifest, tuple(sorted(refs_by_commit.get(manifest.commit, ()))))
         for manifest in view.manifests((spec.repo, c) for c in commits)
+    ]
+
+
+def _refs_without_manifest(
+    repo: RepoId, refs_by_commit: dict[str, list[str]], commits: list[str]
+) -> list[Finding]:
+    return [
+        Finding(
+            "ref-without-manifest",
+            str(repo),
+            layout.ref_key(repo, name),
+            f"store ref {layout.ref_key(repo, name)} names {commit[:12]}, of which"
+            " the store has no manifest: not restored",
+            Severity.INCOMPLETE,
+        )
+        for commit, names in sorted(refs_by_commit.items())
+        if commit not in commits
+        for name in sorted(names)
     ]
 
 

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from hubstash import layout
+from hubstash import crashpoints, layout
 from hubstash.cache import CacheScan, scan_cache
 from hubstash.cache_location import resolve_cache_dir
 from hubstash.cachecontent import read_content
@@ -27,6 +27,7 @@ from hubstash.manifest import Manifest, merge
 from hubstash.patterns import FileFilter
 from hubstash.progress import SILENT, Progress
 from hubstash.repos import RepoId, RepoSpec, parse_repo_spec
+from hubstash.storecheck import check_blobs
 from hubstash.stores import Store
 from hubstash.storeview import StoreView
 from hubstash.transfer import DEFAULT_JOBS, cancellable, run_all
@@ -55,6 +56,10 @@ class PushResult:
         seconds: wall time.
         reuploaded_files: blobs uploaded again because a gc running at the same
             time deleted them.
+        repaired_files: with ``repair``, damaged store blobs replaced by the
+            cache's verified bytes.
+        retries: requests and answers asked for again after a transient failure
+            (throttling, a 5xx, a broken-off answer).
     """
 
     cache_dir: Path
@@ -72,6 +77,8 @@ class PushResult:
     dry_run: bool
     seconds: float
     reuploaded_files: int = 0
+    repaired_files: int = 0
+    retries: int = 0
 
     @property
     def exit_code(self) -> ExitCode:
@@ -98,6 +105,7 @@ def push(
     exclude: Sequence[str] = (),
     dry_run: bool = False,
     force_refs: bool = False,
+    repair: bool = False,
     selections: Mapping[RepoId, FileFilter] | None = None,
     jobs: int = DEFAULT_JOBS,
     progress: Progress = SILENT,
@@ -122,6 +130,9 @@ def push(
         exclude: no files matching these patterns.
         dry_run: plan and report, write nothing.
         force_refs: move refs the store has to the cache's commits.
+        repair: read back and hash the blobs the store lists at the right size,
+            which are otherwise trusted, and replace the damaged ones with the
+            cache's bytes (every local blob is then hashed too).
         selections: further include/exclude patterns for some repos.
         jobs: concurrent hashes and transfers.
         progress: receives progress.
@@ -132,6 +143,7 @@ def push(
         HubstashError: the store cannot be reached or written (subclasses say why).
     """
     started = time.monotonic()
+    retried = store.retries
     location = resolve_cache_dir(cache_dir)
     scan = scan_cache(location.path, tuple(_spec(r) for r in repos))
     if not scan.repos:
@@ -150,13 +162,15 @@ def push(
         scan,
         selection,
         per_repo=selections,
-        trusted=stored,
+        trusted={} if repair else stored,
         jobs=jobs,
         progress=progress,
     )
     findings += content.findings
     files = content.file_sizes
     named = {**content.listing_sizes, **files}
+    damaged = _damaged(store, named, stored, jobs, progress) if repair else set()
+    stored = {sha: size for sha, size in stored.items() if sha not in damaged}
     uploads = _uploads(named, content.sources, stored)
     manifests = list(content.manifests)
     pieces, pushed = _pieces_to_write(view, manifests, has_marker, findings)
@@ -168,7 +182,9 @@ def push(
     try:
         if not dry_run:
             _upload_all(store, uploads, jobs, progress)
+            crashpoints.reached("push-blobs-uploaded")
             _write_pieces(view, pieces)
+            crashpoints.reached("push-manifests-written")
         refs = _push_refs(view, scan, pushed, force_refs, dry_run, findings)
         reuploaded = guard.confirm(
             lambda missing: _upload_all(
@@ -197,11 +213,35 @@ def push(
         dry_run=dry_run,
         seconds=time.monotonic() - started,
         reuploaded_files=reuploaded,
+        repaired_files=len(damaged),
+        retries=store.retries - retried,
     )
 
 
 def _spec(repo: str | RepoSpec) -> RepoSpec:
     return repo if isinstance(repo, RepoSpec) else parse_repo_spec(repo)
+
+
+def _damaged(
+    store: Store,
+    named: Mapping[str, int],
+    stored: Mapping[str, int],
+    jobs: int,
+    progress: Progress,
+) -> set[str]:
+    """The blobs this push names that the store holds with other bytes.
+
+    A blob listed at another size is damaged too (truncated, say); a normal push
+    replaces it as well, but only a repair counts it.
+    """
+    held = {sha: size for sha, size in named.items() if sha in stored}
+    same_size = {sha: size for sha, size in held.items() if stored[sha] == size}
+    checked = check_blobs(store, same_size, jobs=jobs, progress=progress)
+    for finding in checked.findings:
+        logger.warning("repairing: %s", finding.message)
+    # An object that could not be read back is not known good either.
+    bad = {f.path for f in checked.findings}
+    return {s for s in held if s not in same_size or layout.blob_key(s) in bad}
 
 
 def _uploads(
@@ -225,6 +265,7 @@ def _upload_all(
         store.upload(
             layout.blob_key(upload.sha256), upload.source, upload.size, advance
         )
+        crashpoints.reached("push-blob-uploaded")
         progress.file_done()
 
     for upload, result in run_all(uploads, work, jobs, cancel=cancel):

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hubstash import cachewrite, layout
+from hubstash import cachewrite, crashpoints, layout
 from hubstash.errors import (
     ExitCode,
     HubstashError,
@@ -67,6 +67,7 @@ class Outcome:
     present_bytes: int
     refs_written: int
     findings: tuple[Finding, ...]
+    retries: int = 0
 
 
 @dataclass(frozen=True)
@@ -89,6 +90,7 @@ class _Fetch:
     sha256: str
     size: int
     targets: list[_Target] = field(default_factory=list)
+    retries: int = 0
 
 
 @dataclass
@@ -122,7 +124,8 @@ def restore(
     _check_space(root, plan.fetches)
     if plan.fetches or _missing_listings(root, manifests):
         store.require_credentials()
-    copy_mode = _copy_mode(copy, root, dry_run)
+    # With nothing to restore, not even the probe may create the folder.
+    copy_mode = _copy_mode(copy, root, dry_run or not revisions)
     if copy_mode != bool(copy):
         plan = _plan(root, manifests, copy_mode)
     if dry_run:
@@ -130,7 +133,7 @@ def restore(
 
     findings: list[Finding] = []
     done = _fetch_all(store, root, plan.fetches, jobs, progress, findings)
-    failed = {f.sha256 for f in plan.fetches} - done.keys()
+    failed = _failed_blobs(plan.fetches, done)
     restored, refs = _finish(store, root, revisions, failed, copy_mode, findings)
     if copy_mode:
         _drop_staged_blobs(plan.fetches, done, failed, manifests)
@@ -145,6 +148,7 @@ def restore(
         present_bytes=sum(e.size for e in plan.present),
         refs_written=refs,
         findings=tuple(findings),
+        retries=sum(f.retries for f in plan.fetches),
     )
 
 
@@ -321,12 +325,18 @@ def _download(
             try:
                 _download_once(store, fetch, target, advance)
                 return True
-            except (IntegrityError, Interrupted):
+            except Interrupted:
                 raise
             except HubstashError as exc:
-                if attempt == ATTEMPTS or not isinstance(exc, StoreUnreachable):
+                # Bytes damaged on the way are refused by the hash; asking again
+                # gets good ones, while an object damaged in the store fails each time.
+                retryable = isinstance(exc, IntegrityError) or (
+                    isinstance(exc, StoreUnreachable) and not store.retries_itself
+                )
+                if attempt == ATTEMPTS or not retryable:
                     raise
                 logger.warning("retrying %s after: %s", fetch.sha256[:12], exc)
+                fetch.retries += 1
     raise AssertionError("unreachable")
 
 
@@ -342,13 +352,14 @@ def _download_once(
             store.download(layout.blob_key(fetch.sha256), sink, fetch.size, advance)
             _check(fetch, target.blob, sink)
         cachewrite.place(temp, target.dest, target.mtime_ns)
+        crashpoints.reached("pull-blob-placed")
     except HubstashError:
         # Store errors derive from OSError's kin too; they are not local trouble.
         temp.unlink(missing_ok=True)
         raise
     except OSError as exc:
         temp.unlink(missing_ok=True)
-        raise LocalFilesystemError(f"cannot write {temp}: {exc.strerror}") from exc
+        raise cachewrite.write_error(exc, target.dest, fetch.size) from exc
     except BaseException:
         temp.unlink(missing_ok=True)
         raise
@@ -364,8 +375,9 @@ def _check(fetch: _Fetch, blob: str, sink: VerifyingSink) -> None:
             path=key,
             expected=fetch.sha256,
             actual=digests.sha256,
-            hint="delete that object from the store, then push again from a machine"
-            " that has the right bytes",
+            hint="find every damaged object with hubstash verify --store URL --deep,"
+            " then run hubstash push --repair from a machine that has the right"
+            " bytes",
         )
     if not name_matches(blob, digests):
         raise IntegrityError(
@@ -385,9 +397,23 @@ def _copy_local(root: Path, source: Path, target: _Target) -> None:
             cachewrite.place(temp, target.dest, target.mtime_ns)
         except OSError as exc:
             temp.unlink(missing_ok=True)
-            raise LocalFilesystemError(
-                f"cannot write {target.dest}: {exc.strerror}"
-            ) from exc
+            raise cachewrite.write_error(exc, target.dest) from exc
+
+
+def _failed_blobs(
+    fetches: list[_Fetch], done: dict[str, list[_Target]]
+) -> set[tuple[str, str]]:
+    """The blobs (repo folder, name) that did not arrive.
+
+    Per blob, not per content: a repo that already holds its copy of a content is
+    complete even when another repo's copy of it failed.
+    """
+    return {
+        (target.repo_dir.name, target.blob)
+        for fetch in fetches
+        if fetch.sha256 not in done
+        for target in fetch.targets
+    }
 
 
 def _fetch_failed(fetch: _Fetch, error: HubstashError) -> Finding:
@@ -413,7 +439,7 @@ def _finish(
     store: Store,
     root: Path,
     revisions: list[Revision],
-    failed: set[str],
+    failed: set[tuple[str, str]],
     copy_mode: bool,
     findings: list[Finding],
 ) -> tuple[list[Revision], int]:
@@ -422,7 +448,7 @@ def _finish(
     refs_written = 0
     for revision in revisions:
         manifest = revision.manifest
-        if any(f.sha256 in failed for f in manifest.files):
+        if any((manifest.repo.folder, f.blob) in failed for f in manifest.files):
             # The failed blob's own finding carries the cause and the exit code.
             findings.append(
                 _not_restored(manifest, "some of its blobs failed", ExitCode.OK)
@@ -431,18 +457,28 @@ def _finish(
         repo_dir = root / manifest.repo.folder
         try:
             _materialize(store, repo_dir, manifest, copy_mode)
-        except HubstashError as exc:
-            findings.append(_not_restored(manifest, str(exc), exc.exit_code))
+            crashpoints.reached("pull-links-written")
+            refs_written += _write_refs(root, revision)
+        except (HubstashError, OSError) as exc:
+            error = _as_hubstash_error(exc, repo_dir)
+            findings.append(_not_restored(manifest, str(error), error.exit_code))
             continue
-        refs_written += _write_refs(root, revision)
         restored.append(revision)
     return restored, refs_written
+
+
+def _as_hubstash_error(exc: HubstashError | OSError, repo_dir: Path) -> HubstashError:
+    if isinstance(exc, HubstashError):
+        return exc
+    return cachewrite.write_error(exc, Path(exc.filename or repo_dir))
 
 
 def _materialize(
     store: Store, repo_dir: Path, manifest: Manifest, copy_mode: bool
 ) -> None:
     snapshot = repo_dir / "snapshots" / manifest.commit
+    for folder in (snapshot, repo_dir / "refs", repo_dir / "trees"):
+        cachewrite.remove_stale_temps(folder)
     (repo_dir / "blobs").mkdir(parents=True, exist_ok=True)
     if manifest.files:
         snapshot.mkdir(parents=True, exist_ok=True)
@@ -482,7 +518,7 @@ def _copy_into_snapshot(repo_dir: Path, snapshot: Path, entry: FileEntry) -> Non
 def _drop_staged_blobs(
     fetches: list[_Fetch],
     done: dict[str, list[_Target]],
-    failed: set[str],
+    failed: set[tuple[str, str]],
     manifests: list[Manifest],
 ) -> None:
     """In copy mode ``blobs/`` stays empty: remove the blobs this pull staged there.
@@ -493,7 +529,7 @@ def _drop_staged_blobs(
     still_needed = {
         (m.repo.folder, f.blob)
         for m in manifests
-        if any(e.sha256 in failed for e in m.files)
+        if any((m.repo.folder, e.blob) in failed for e in m.files)
         for f in m.files
     }
     for targets in done.values():

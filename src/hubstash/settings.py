@@ -78,9 +78,24 @@ def s3_options(
         sse_kms_key_id=pick(flags.sse_kms_key_id, (), "sse-kms-key-id"),
         part_size=flags.part_size or DEFAULT_PART_SIZE,
         jobs=flags.jobs,
+        connect_timeout=_seconds(env, "HUBSTASH_S3_CONNECT_TIMEOUT", 10.0),
+        read_timeout=_seconds(env, "HUBSTASH_S3_READ_TIMEOUT", 60.0),
     )
     _check(options)
     return options
+
+
+def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
+    text = env.get(name)
+    if not text:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if value <= 0:
+        raise UsageError(f"{name} must be a positive number of seconds, not {text!r}")
+    return value
 
 
 def _check(options: S3Options) -> None:

@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from typing import Any, BinaryIO, TypeVar
 
+from hubstash import crashpoints
 from hubstash.errors import HubstashError, Interrupted
 from hubstash.hashing import CHUNK, Digests, StreamHasher
 
@@ -97,6 +98,7 @@ class VerifyingSink:
     def write(self, data: bytes) -> None:
         self.file.write(data)
         self._hasher.update(data)
+        crashpoints.reached("pull-blob-chunk-written")
 
     def write_at(self, offset: int, data: bytes) -> None:
         with self._lock:

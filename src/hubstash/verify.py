@@ -9,13 +9,14 @@ from pathlib import Path
 
 from hubstash.cache import CachedRepo, CacheScan, scan_cache
 from hubstash.cache_location import resolve_cache_dir
-from hubstash.errors import ExitCode, HubstashError
+from hubstash.errors import ExitCode, HubstashError, UsageError
 from hubstash.findings import Finding, Severity, exit_code_for
 from hubstash.hashing import Digests, hash_file, is_sha256_name, name_matches
 from hubstash.lockfile import Lock, LockedRepo
 from hubstash.manifest import FileEntry, Manifest
 from hubstash.progress import SILENT, Progress
 from hubstash.repos import RepoId, RepoSpec, parse_repo_spec
+from hubstash.storecheck import StoreCheck, check_store
 from hubstash.stores import Store
 from hubstash.storeview import StoreView
 from hubstash.transfer import DEFAULT_JOBS, run_all
@@ -35,6 +36,8 @@ class VerifyResult:
         findings: every problem, each naming repo and path.
         store: the store compared against, if any.
         seconds: wall time.
+        store_blobs_hashed: with ``deep``, store blobs read back and hashed.
+        store_bytes_hashed: their bytes.
     """
 
     cache_dir: Path
@@ -46,6 +49,8 @@ class VerifyResult:
     findings: tuple[Finding, ...]
     store: str | None
     seconds: float
+    store_blobs_hashed: int = 0
+    store_bytes_hashed: int = 0
 
     @property
     def exit_code(self) -> ExitCode:
@@ -57,6 +62,7 @@ def verify(
     repos: Sequence[str | RepoSpec] = (),
     *,
     store: Store | None = None,
+    deep: bool = False,
     jobs: int = DEFAULT_JOBS,
     progress: Progress = SILENT,
 ) -> VerifyResult:
@@ -65,12 +71,19 @@ def verify(
     Checks every blob against its name (SHA-256 or git blob SHA-1), every snapshot
     link, every ref (exactly 40 hex bytes, naming a commit the cache holds), and
     that each repo has refs. With a store, also reports every revision, file and ref
-    of the store that the cache lacks. Nothing is written.
+    of the store that the cache lacks. With ``deep``, also reads back and hashes
+    what the store holds for those repos (everything, when none is named): every
+    blob against its key, streamed, and every manifest piece against its name;
+    each damaged object is a finding naming its key, expected and actual hash.
+    Nothing is written.
 
     Raises:
         NotFound: the cache, or a named repo or revision, is missing.
+        UsageError: ``deep`` without a store.
         HubstashError: the store cannot be read.
     """
+    if deep and store is None:
+        raise UsageError("--deep checks a store: give --store")
     started = time.monotonic()
     root = resolve_cache_dir(cache_dir).path
     specs = tuple(r if isinstance(r, RepoSpec) else parse_repo_spec(r) for r in repos)
@@ -79,8 +92,13 @@ def verify(
     findings += _repos_without_refs(scan)
 
     hashed = _check_blobs(scan, jobs, progress, findings)
+    deeply = StoreCheck(0, 0, ())
     if store is not None:
-        findings += _compare_with_store(StoreView(store, jobs), scan, specs)
+        view = StoreView(store, jobs)
+        findings += _compare_with_store(view, scan, specs)
+        if deep:
+            deeply = _check_store(view, specs, jobs, progress)
+            findings += deeply.findings
 
     return VerifyResult(
         cache_dir=root,
@@ -92,7 +110,23 @@ def verify(
         findings=tuple(findings),
         store=store.url if store is not None else None,
         seconds=time.monotonic() - started,
+        store_blobs_hashed=deeply.blobs_hashed,
+        store_bytes_hashed=deeply.bytes_hashed,
     )
+
+
+def _check_store(
+    view: StoreView, specs: tuple[RepoSpec, ...], jobs: int, progress: Progress
+) -> StoreCheck:
+    """The deep check: of the named revisions, else of the whole store."""
+    if not specs:
+        return check_store(view, jobs=jobs, progress=progress)
+    revisions = [
+        (spec.repo, commit)
+        for spec in specs
+        for commit in _stored_revisions(view, spec)[0]
+    ]
+    return check_store(view, revisions, jobs=jobs, progress=progress)
 
 
 def _repos_without_refs(scan: CacheScan) -> list[Finding]:

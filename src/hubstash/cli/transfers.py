@@ -46,6 +46,12 @@ def _add_push(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
         action="store_true",
         help="move refs the store already has to the cache's commits",
     )
+    p.add_argument(
+        "--repair",
+        action="store_true",
+        help="read back and hash the blobs the store already has, and replace"
+        " damaged ones with this cache's verified bytes",
+    )
     p.set_defaults(run=_run_push)
 
 
@@ -113,6 +119,12 @@ def _add_verify(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         action="store_true",
         help="with --locked, also report files the lock does not name",
     )
+    p.add_argument(
+        "--deep",
+        action="store_true",
+        help="with --store, also read back and hash every object the store holds"
+        " (for the named repos, else all), naming each damaged one",
+    )
     p.set_defaults(run=_run_verify)
 
 
@@ -141,6 +153,7 @@ def _run_push(args: argparse.Namespace) -> int:
         exclude=args.exclude,
         dry_run=args.dry_run,
         force_refs=args.force_refs,
+        repair=args.repair,
         selections=selections,
         jobs=args.jobs,
         progress=common.progress(args),
@@ -224,6 +237,7 @@ def _run_verify(args: argparse.Namespace) -> int:
         args.cache_dir,
         args.repos,
         store=store,
+        deep=args.deep,
         jobs=args.jobs,
         progress=common.progress(args),
     )
@@ -232,6 +246,8 @@ def _run_verify(args: argparse.Namespace) -> int:
 
 
 def _run_verify_locked(args: argparse.Namespace) -> int:
+    if args.deep:
+        raise UsageError("--deep checks a store: it does not go with --locked")
     lock = _lock(args, common.config(args))
     common.announce_cache(args)
     result = verify_locked(

@@ -56,6 +56,9 @@ class Store(abc.ABC):
     url: str
     #: Whether ``read_range`` is worth using for large objects.
     ranged_reads: bool = False
+    #: Whether the store retries failed requests and broken-off answers itself,
+    #: so that callers must not multiply its retries with their own.
+    retries_itself: bool = False
 
     @abc.abstractmethod
     def read(self, key: str) -> bytes:
@@ -111,6 +114,12 @@ class Store(abc.ABC):
 
     def require_credentials(self) -> None:  # noqa: B027 - most stores need none
         """Raise ``NoCredentials`` when the store needs credentials and has none."""
+
+    @property
+    def retries(self) -> int:
+        """Requests and answers this store asked for again after a transient
+        failure (throttling, a 5xx, a broken-off body), since it was opened."""
+        return 0
 
     def describe(self) -> str:
         """Where requests go, for ``--debug``; never credentials."""

@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
+from hubstash import crashpoints
 from hubstash.errors import AccessDenied, LocalFilesystemError, NotFound, UsageError
 from hubstash.stores.base import ProgressFn, Store, StoreObject
 
@@ -105,6 +106,7 @@ class FolderStore(Store):
                 fill(f)
                 f.flush()
                 os.fsync(f.fileno())
+            crashpoints.reached("store-temp-written")
             os.replace(temp, path)
         except OSError as exc:
             _remove_quietly(temp)

@@ -6,12 +6,16 @@ import functools
 import logging
 import math
 import os
+import random
+import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from hubstash.errors import IntegrityError, UsageError
+from hubstash import crashpoints
+from hubstash.errors import IntegrityError, StoreUnreachable, UsageError
 from hubstash.stores import s3errors
 from hubstash.stores.base import ProgressFn, Sink, Store, StoreObject
 from hubstash.stores.s3options import S3Options
@@ -26,17 +30,26 @@ MiB = 1024 * 1024
 MAX_PARTS = 10_000
 MIN_UPLOAD_PART = 5 * MiB
 MAX_DELETE_BATCH = 1000  # the most keys S3 takes in one DeleteObjects request
+# An answer that breaks off midway is asked for again this often, waiting twice as
+# long each time (with jitter), never more than the cap.
+BODY_ATTEMPTS = 4
+FIRST_BACKOFF = 0.25
+MAX_BACKOFF = 4.0
 
 
 class S3Store(Store):
     """Objects under ``s3://bucket/prefix/``.
 
-    Uploads over one part go up in parallel parts; memory is bounded by
-    ``jobs * part_size`` whatever the file size. Retries of throttled and failed
-    requests are botocore's standard mode with bounded backoff.
+    Uploads over one part go up in parallel parts, and downloads over one part come
+    down in parallel ranges; memory is bounded by ``jobs * part_size`` whatever the
+    file size. Throttled and failed requests are retried by botocore's standard
+    mode; an answer whose body breaks off (reset, cut short, stalled past the read
+    timeout) is asked for again here, for that part only. Both kinds of retry use
+    bounded backoff and are counted in ``retries``.
     """
 
     ranged_reads = True
+    retries_itself = True
 
     def __init__(self, bucket: str, prefix: str, options: S3Options) -> None:
         self._batch_deletes = True
@@ -44,6 +57,8 @@ class S3Store(Store):
         self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
         self.options = options
         self.url = f"s3://{bucket}/{self.prefix}"
+        self._retries = 0
+        self._retries_lock = threading.Lock()
 
     # The SDK is loaded and the client made on first use: a pull that finds the
     # cache complete never pays for either, nor sends a request.
@@ -59,8 +74,26 @@ class S3Store(Store):
     @functools.cached_property
     def client(self) -> S3Client:
         client = _make_client(self.options, self._session)
+        client.meta.events.register("after-call.s3", self._count_sdk_retries)
+        client.meta.events.register("after-call-error.s3", self._count_sdk_retries)
         logger.debug("store %s", self._describe(client))
         return client
+
+    @property
+    def retries(self) -> int:
+        with self._retries_lock:
+            return self._retries
+
+    def _count_sdk_retries(
+        self, context: dict[str, Any] | None = None, **_: Any
+    ) -> None:
+        attempt = int((context or {}).get("retries", {}).get("attempt", 1))
+        self._add_retries(attempt - 1)
+
+    def _add_retries(self, n: int) -> None:
+        if n > 0:
+            with self._retries_lock:
+                self._retries += n
 
     @functools.cached_property
     def _parts(self) -> ThreadPoolExecutor:
@@ -84,10 +117,7 @@ class S3Store(Store):
         )
 
     def read(self, key: str) -> bytes:
-        response = self._call(
-            "s3:GetObject", key, self.client.get_object, Key=self._k(key)
-        )
-        return self._guard("s3:GetObject", key, response["Body"].read)
+        return self._get(key)
 
     def read_stream(self, key: str) -> Iterator[bytes]:
         response = self._call(
@@ -102,16 +132,15 @@ class S3Store(Store):
             yield chunk
 
     def read_range(self, key: str, start: int, length: int) -> bytes:
-        span = f"bytes={start}-{start + length - 1}"
-        response = self._call(
-            "s3:GetObject", key, self.client.get_object, Key=self._k(key), Range=span
-        )
-        return self._guard("s3:GetObject", key, response["Body"].read)
+        return self._get(key, Range=f"bytes={start}-{start + length - 1}")
 
     def download(self, key: str, sink: Sink, size: int, progress: ProgressFn) -> None:
+        """Stream in one request, or in parallel ranges of ``part_size``. An answer
+        that breaks off is resumed: the stream from its first missing byte, a range
+        alone, so what arrived is kept."""
         part_size = self.part_size_for(size)
         if size <= part_size:
-            super().download(key, sink, size, progress)
+            self._stream(key, sink, progress)
             return
 
         def fetch(offset: int) -> None:
@@ -272,6 +301,7 @@ class S3Store(Store):
                     Body=data,
                 )
                 progress(len(data))
+                crashpoints.reached("s3-part-uploaded")
                 return {"PartNumber": number, "ETag": response["ETag"]}
 
             numbers = range(1, math.ceil(size / part_size) + 1)
@@ -298,6 +328,56 @@ class S3Store(Store):
     def _k(self, key: str) -> str:
         return self.prefix + key
 
+    def _stream(self, key: str, sink: Sink, progress: ProgressFn) -> None:
+        """Write an object into ``sink`` in order, one chunk in memory at a time."""
+        written = 0
+        for attempt in range(1, BODY_ATTEMPTS + 1):
+            resume = {"Range": f"bytes={written}-"} if written else {}
+            response = self._call(
+                "s3:GetObject", key, self.client.get_object, Key=self._k(key), **resume
+            )
+            body = response["Body"]
+            try:
+                for chunk in self._chunks(key, body):
+                    sink.write(chunk)
+                    written += len(chunk)
+                    progress(len(chunk))
+                return
+            except StoreUnreachable as exc:
+                if attempt == BODY_ATTEMPTS or not s3errors.broke_off(exc.__cause__):
+                    raise
+                logger.warning("resuming %s at byte %d after: %s", key, written, exc)
+                self._add_retries(1)
+            finally:
+                body.close()
+            time.sleep(_backoff(attempt))
+
+    def _chunks(self, key: str, body: Any) -> Iterator[bytes]:
+        chunks = body.iter_chunks(MiB)
+        while chunk := self._guard("s3:GetObject", key, lambda: next(chunks, b"")):
+            yield chunk
+
+    def _get(self, key: str, **kwargs: Any) -> bytes:
+        """A GET's whole body. botocore retries a request that fails, not a body
+        that breaks off later (reset, cut short, stalled): that is retried here.
+        Only the body is, so that the two kinds of retry never multiply."""
+        for attempt in range(1, BODY_ATTEMPTS + 1):
+            response = self._call(
+                "s3:GetObject", key, self.client.get_object, Key=self._k(key), **kwargs
+            )
+            body = response["Body"]
+            try:
+                return self._guard("s3:GetObject", key, body.read)
+            except StoreUnreachable as exc:
+                if attempt == BODY_ATTEMPTS or not s3errors.broke_off(exc.__cause__):
+                    raise
+                logger.warning("retrying %s after: %s", key, exc.message)
+                self._add_retries(1)
+            finally:
+                body.close()
+            time.sleep(_backoff(attempt))
+        raise AssertionError("unreachable")
+
     def _call(
         self, action: str, key: str, method: Callable[..., T], **kwargs: Any
     ) -> T:
@@ -312,6 +392,12 @@ class S3Store(Store):
             raise s3errors.translate(
                 exc, action=action, bucket=self.bucket, key=self._k(key)
             ) from exc
+
+
+def _backoff(attempt: int) -> float:
+    """Seconds to wait before retry ``attempt``: doubling, capped, with jitter."""
+    ceiling = min(MAX_BACKOFF, FIRST_BACKOFF * 2 ** (attempt - 1))
+    return random.uniform(ceiling / 2, ceiling)
 
 
 def parse_s3_url(url: str) -> tuple[str, str]:
@@ -334,8 +420,8 @@ def _make_client(options: S3Options, session: Any) -> S3Client:
         s3={"addressing_style": options.effective_addressing},  # type: ignore[arg-type]
         retries={"mode": "standard", "max_attempts": 5},
         max_pool_connections=max(10, options.jobs * 2 + 2),
-        connect_timeout=10,
-        read_timeout=60,
+        connect_timeout=options.connect_timeout,
+        read_timeout=options.read_timeout,
         # Several S3-compatible services reject the CRC32 checksums that newer
         # botocore sends by default; send them only when an operation needs them.
         request_checksum_calculation="when_required" if custom else "when_supported",

@@ -64,9 +64,35 @@ def translate(
             f"cannot connect to the endpoint for {where}",
             hint="check --endpoint-url, the network, or the region",
         )
+    if isinstance(exc, bx.ReadTimeoutError):
+        return StoreUnreachable(
+            f"{action} on {where}: the endpoint stopped answering (read timeout)",
+            hint="check the network and the endpoint, then run the command again;"
+            " set HUBSTASH_S3_READ_TIMEOUT to wait longer",
+        )
+    if broke_off(exc):
+        return StoreUnreachable(
+            f"{action} on {where}: the answer broke off midway ({exc})",
+            hint="check the network and the endpoint, then run the command again;"
+            " what was verified is kept",
+        )
     if isinstance(exc, bx.BotoCoreError):
         return StoreUnreachable(f"{action} on {where} failed: {exc}")
     return HubstashError(f"{action} on {where} failed: {exc}")
+
+
+def broke_off(exc: BaseException | None) -> bool:
+    """Whether a botocore failure is an answer that stopped midway: reset, cut
+    short, or stalled past the read timeout. Asking again may well succeed."""
+    from botocore import exceptions as bx
+
+    return isinstance(
+        exc,
+        bx.ResponseStreamingError
+        | bx.IncompleteReadError
+        | bx.ReadTimeoutError
+        | bx.ConnectionClosedError,
+    )
 
 
 def error_code(exc: Exception) -> str:
@@ -118,8 +144,12 @@ def _client_error(
     ):
         return _denied(action, where)
     if status >= 500:
+        retries = exc.response.get("ResponseMetadata", {}).get("RetryAttempts", 0)
         return StoreUnreachable(
             f"{action} on {where}: the server answered {status} {code}"
+            f" ({retries} retries)",
+            hint="the service is failing or throttling: run the command again"
+            " later, with fewer --jobs if it answers SlowDown",
         )
     message = error.get("Message") or code
     return HubstashError(f"{action} on {where} failed: {message}")

@@ -26,6 +26,9 @@ class S3Options:
         sse_kms_key_id: the KMS key for ``aws:kms``.
         part_size: bytes per part for multipart uploads and ranged downloads.
         jobs: concurrent requests.
+        connect_timeout: seconds to wait for a connection to the endpoint.
+        read_timeout: seconds to wait for any bytes of an answer; a stalled
+            transfer ends after this, and is retried.
     """
 
     endpoint_url: str | None = None
@@ -38,6 +41,8 @@ class S3Options:
     sse_kms_key_id: str | None = None
     part_size: int = DEFAULT_PART_SIZE
     jobs: int = 8
+    connect_timeout: float = 10.0
+    read_timeout: float = 60.0
 
     @property
     def effective_addressing(self) -> str:
