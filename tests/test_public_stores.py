@@ -8,8 +8,6 @@ its requests were unsigned. (moto does not check anonymous listings or writes.)
 
 from __future__ import annotations
 
-import datetime
-import ipaddress
 import json
 import os
 import ssl
@@ -33,6 +31,7 @@ from tests.support.caches import HandBuiltRepo, default_files, write_canonical_r
 from tests.support.hashes import sha256_hex
 from tests.support.s3server import S3Server
 from tests.support.stores import s3_credentials
+from tests.support.tls import throwaway_certificate
 
 
 @dataclass(frozen=True)
@@ -243,43 +242,8 @@ def test_https_stores_use_the_ca_bundle_given(
 
 def self_signed_tls(folder: Path) -> tuple[Path, ssl.SSLContext]:
     """A certificate for 127.0.0.1 signed by itself, and a server context using it."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "hubstash test")])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(hours=1))
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
-            ),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = folder / "cert.pem", folder / "key.pem"
-    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(cert_path, key_path)
-    return cert_path, context
+    certificate = throwaway_certificate(folder)
+    return certificate.cert, certificate.server_context()
 
 
 # --------------------------------------------------------------------------------------
